@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+# pgmove: build the test kernel, the module and the kselftests; run them in a VM.
+#   make              module + selftests (the debug test kernel is built first, cached)
+#   make check        the test suite in the VM, ending with "N passed, N failed"
+#   make demo         what pgmove does, in the VM
+#   make shell        a shell in the VM with the module loaded
+#   make kernel       only the test kernel
+#   make deps         only install what is missing
+# KDIR=/path/to/linux builds against your own Rust-enabled 6.12 tree instead of the cached one.
+PGMOVE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pgmove
+export PGMOVE_CACHE
+FLAVOUR ?= debug
+
+ifeq ($(KDIR),)
+KDIR := $(PGMOVE_CACHE)/kernel-$(FLAVOUR)
+KERNEL := kernel
+else
+KERNEL :=
+endif
+export KDIR
+
+RUSTC_DEBIAN := /usr/bin/rustc
+KMAKE := $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
+	BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen
+
+.PHONY: all deps kernel module selftests cli check demo shell clean
+all: module selftests cli
+
+deps:
+	@tools/setup-deps
+
+kernel: deps
+	@tools/kernel/build $(FLAVOUR) >/dev/null
+
+module: deps $(KERNEL)
+	+$(KMAKE) modules
+
+selftests: deps $(KERNEL)
+	+$(MAKE) -C selftests KDIR=$(KDIR)
+
+cli: deps $(KERNEL)
+	+$(MAKE) -C tools/cli KDIR=$(KDIR)
+
+check: module selftests
+	@tools/check
+
+demo: module cli
+	@tools/vm-run tools/demo
+
+shell: module
+	@tools/vm-run --shell
+
+clean:
+	+-$(KMAKE) clean 2>/dev/null
+	+-$(MAKE) -C selftests KDIR=$(KDIR) clean 2>/dev/null
+	+-$(MAKE) -C tools/cli clean
+	rm -f rust/helpers_generated.rs

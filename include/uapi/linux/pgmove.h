@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * pgmove: move anonymous pages and reclaim empty page tables through /dev/pgmove.
+ *
+ * This header is the contract between the pgmove module and userspace: the module's
+ * Rust checks its own view of every struct against it at build time, and the tests and
+ * tools include it. Documentation/pgmove.rst describes every ioctl, field, flag and errno.
+ *
+ * Every ioctl acts on the mm of the process that opened the file; an ioctl issued by a
+ * task with another mm fails with EPERM.
+ */
+#ifndef _UAPI_LINUX_PGMOVE_H
+#define _UAPI_LINUX_PGMOVE_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define PGMOVE_IOC_MAGIC 0xB9
+#define PGMOVE_ABI_VERSION 1
+
+/* PGMOVE_IOC_INFO: what this build of the module is and can do. */
+struct pgmove_info {
+	__u32 abi_version;	/* PGMOVE_ABI_VERSION */
+	__u32 reserved;		/* zero */
+	__u64 features;		/* PGMOVE_FEAT_* bits that this build supports */
+};
+
+#define PGMOVE_IOC_INFO _IOR(PGMOVE_IOC_MAGIC, 0x00, struct pgmove_info)
+
+#endif /* _UAPI_LINUX_PGMOVE_H */

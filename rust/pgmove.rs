@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! pgmove: move anonymous pages and reclaim empty page tables through `/dev/pgmove`.
+//!
+//! This crate root registers the misc device and dispatches its ioctls. Each open file serves
+//! the mm of the process that opened it: an ioctl from a task with another mm fails with
+//! `EPERM`, so a file passed to another process grants it nothing.
+
+use kernel::{c_str, prelude::*, types::ForeignOwnable, uaccess::UserSlice};
+
+mod c;
+mod miscdev;
+mod mm;
+mod uapi;
+
+use miscdev::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
+use mm::MmGrab;
+
+module! {
+    type: PgMove,
+    name: "pgmove",
+    author: "The pgmove authors",
+    description: "Move anonymous pages and reclaim empty page tables",
+    license: "GPL",
+}
+
+/// The module: owns the `/dev/pgmove` registration.
+struct PgMove {
+    _dev: Pin<KBox<MiscDeviceRegistration<PgMoveDevice>>>,
+}
+
+impl kernel::Module for PgMove {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: reading a module parameter that only the module loader writes, before init.
+        let mode = unsafe { c::pgmove_param_mode() };
+        if mode & !0o777 != 0 {
+            pr_err!("mode={:#o}: only permission bits (0..=0777) are allowed\n", mode);
+            return Err(EINVAL);
+        }
+        let opts = MiscDeviceOptions { name: c_str!("pgmove"), mode };
+        let dev = KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL)?;
+        pr_info!("/dev/pgmove ready (ABI {}, mode {:#o})\n", uapi::ABI_VERSION, mode);
+        Ok(Self { _dev: dev })
+    }
+}
+
+/// The device: what `/dev/pgmove`'s files do.
+struct PgMoveDevice;
+
+/// The state of one open `/dev/pgmove` file.
+struct PgMoveFile {
+    /// The mm of the process that opened the file: the only mm its ioctls act on.
+    owner: MmGrab,
+}
+
+impl MiscDevice for PgMoveDevice {
+    type Ptr = KBox<PgMoveFile>;
+
+    fn open() -> Result<Self::Ptr> {
+        let owner = MmGrab::current().ok_or(EPERM)?;
+        KBox::new(PgMoveFile { owner }, GFP_KERNEL)
+    }
+
+    fn ioctl(file: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, cmd: u32, arg: usize)
+        -> Result<isize>
+    {
+        if !file.owner.is_current() {
+            return Err(EPERM);
+        }
+        match cmd {
+            uapi::IOC_INFO => info(arg),
+            _ => Err(ENOTTY),
+        }
+    }
+}
+
+/// `PGMOVE_IOC_INFO`: writes the ABI version and feature bits to `arg`.
+fn info(arg: usize) -> Result<isize> {
+    let info = uapi::Info { abi_version: uapi::ABI_VERSION, reserved: 0, features: uapi::FEATURES };
+    UserSlice::new(arg, core::mem::size_of::<uapi::Info>()).writer().write(&info)?;
+    Ok(0)
+}

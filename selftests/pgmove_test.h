@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shared helpers of pgmove's kselftests: opening the device and reading the oracles a
+ * user would trust (/proc/self/pagemap, VmPTE, /proc/slabinfo, module parameters).
+ */
+#ifndef PGMOVE_TEST_H
+#define PGMOVE_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/pgmove.h>
+
+#define PGMOVE_DEV "/dev/pgmove"
+
+/* A value in a /proc or /sys file "<key><sep><number>..." (e.g. "VmPTE:\t 12 kB"); -1 if absent. */
+static inline long long pgmove_read_keyed(const char *path, const char *key)
+{
+	char line[512];
+	size_t klen = strlen(key);
+	long long val = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen)) {
+			val = strtoll(line + klen, NULL, 0);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+/* The first number in a file (a module parameter, a sysctl); -1 if unreadable. */
+static inline long long pgmove_read_number(const char *path, int base)
+{
+	char buf[64] = "";
+	long long val = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f))
+		val = strtoll(buf, NULL, base);
+	fclose(f);
+	return val;
+}
+
+/* Active objects of a slab cache in /proc/slabinfo; -1 if the cache is not listed. */
+static inline long long pgmove_slab_active(const char *cache)
+{
+	char line[512], name[128];
+	long long active = -1, v;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %lld", name, &v) == 2 && !strcmp(name, cache)) {
+			active = v;
+			break;
+		}
+	}
+	fclose(f);
+	return active;
+}
+
+#endif /* PGMOVE_TEST_H */
