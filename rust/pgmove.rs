@@ -58,7 +58,7 @@ impl MiscDevice for PgMoveDevice {
 
     fn open() -> Result<Self::Ptr> {
         let owner = MmGrab::current().ok_or(EPERM)?;
-        KBox::new(PgMoveFile { owner }, GFP_KERNEL)
+        Ok(KBox::new(PgMoveFile { owner }, GFP_KERNEL)?)
     }
 
     fn ioctl(file: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, cmd: u32, arg: usize)

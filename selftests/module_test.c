@@ -21,12 +21,16 @@ static int load(const char *ko, const char *args)
 		return -1;
 	ret = syscall(SYS_finit_module, fd, args, 0);
 	close(fd);
+	pgmove_udev_settle();
 	return ret;
 }
 
 static int unload(void)
 {
-	return syscall(SYS_delete_module, "pgmove", O_NONBLOCK);
+	int ret = syscall(SYS_delete_module, "pgmove", O_NONBLOCK);
+
+	pgmove_udev_settle();
+	return ret;
 }
 
 static int loaded(void)

@@ -54,13 +54,24 @@ static inline long long pgmove_read_number(const char *path, int base)
 	return val;
 }
 
-/* Active objects of a slab cache in /proc/slabinfo; -1 if the cache is not listed. */
+/*
+ * Active objects of a slab cache in /proc/slabinfo; -1 if the cache is not listed.
+ * The cache is shrunk first, which also empties KASAN's quarantine of its freed objects
+ * (without that, objects freed a moment ago still count as active).
+ */
 static inline long long pgmove_slab_active(const char *cache)
 {
 	char line[512], name[128];
 	long long active = -1, v;
-	FILE *f = fopen("/proc/slabinfo", "r");
+	FILE *f;
 
+	snprintf(line, sizeof(line), "/sys/kernel/slab/%s/shrink", cache);
+	f = fopen(line, "w");
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+	f = fopen("/proc/slabinfo", "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
@@ -71,6 +82,20 @@ static inline long long pgmove_slab_active(const char *cache)
 	}
 	fclose(f);
 	return active;
+}
+
+/*
+ * Wait until udev (if the system runs it) has handled the pending device events, so that a
+ * device node reflects the last module load or unload rather than an event still queued.
+ */
+static inline void pgmove_udev_settle(void)
+{
+	int saved = errno;
+
+	if (access("/run/udev/control", F_OK) == 0 &&
+	    system("udevadm settle --timeout=30 >/dev/null 2>&1") != 0)
+		fprintf(stderr, "# udevadm settle failed\n");
+	errno = saved;
 }
 
 #endif /* PGMOVE_TEST_H */
