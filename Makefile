@@ -23,7 +23,7 @@ RUSTC_DEBIAN := /usr/bin/rustc
 KMAKE := $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
 	BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen
 
-.PHONY: all deps kernel module selftests cli check demo shell clean
+.PHONY: all deps kernel module selftests cli check demo shell fmt clean
 all: module selftests cli
 
 deps:
@@ -49,6 +49,10 @@ demo: module cli
 
 shell: module
 	@tools/vm-run --shell
+
+# Format the module's Rust with the kernel's rustfmt settings.
+fmt:
+	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/pgmove.rs
 
 clean:
 	+-$(KMAKE) clean 2>/dev/null

@@ -41,8 +41,11 @@ pub(crate) trait MiscDevice: Sized {
     }
 
     /// Called on `ioctl(2)`; `Ok(n)` returns `n` to userspace.
-    fn ioctl(file: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, cmd: u32, arg: usize)
-        -> Result<isize>;
+    fn ioctl(
+        file: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<isize>;
 }
 
 /// How to register a misc device.
@@ -94,7 +97,10 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
             // SAFETY: all-zeroes is a valid `file_operations` and `miscdevice` (C structs of
             // pointers, integers and optional function pointers, which C zero-initialises).
             let (mut f, mut m): (bindings::file_operations, c::miscdevice) = unsafe {
-                (MaybeUninit::zeroed().assume_init(), MaybeUninit::zeroed().assume_init())
+                (
+                    MaybeUninit::zeroed().assume_init(),
+                    MaybeUninit::zeroed().assume_init(),
+                )
             };
             f.owner = module.as_ptr();
             f.open = Some(fops_open::<T>);

@@ -34,12 +34,22 @@ impl kernel::Module for PgMove {
         // SAFETY: reading a module parameter that only the module loader writes, before init.
         let mode = unsafe { c::pgmove_param_mode() };
         if mode & !0o777 != 0 {
-            pr_err!("mode={:#o}: only permission bits (0..=0777) are allowed\n", mode);
+            pr_err!(
+                "mode={:#o}: only permission bits (0..=0777) are allowed\n",
+                mode
+            );
             return Err(EINVAL);
         }
-        let opts = MiscDeviceOptions { name: c_str!("pgmove"), mode };
+        let opts = MiscDeviceOptions {
+            name: c_str!("pgmove"),
+            mode,
+        };
         let dev = KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL)?;
-        pr_info!("/dev/pgmove ready (ABI {}, mode {:#o})\n", uapi::ABI_VERSION, mode);
+        pr_info!(
+            "/dev/pgmove ready (ABI {}, mode {:#o})\n",
+            uapi::ABI_VERSION,
+            mode
+        );
         Ok(Self { _dev: dev })
     }
 }
@@ -61,9 +71,11 @@ impl MiscDevice for PgMoveDevice {
         Ok(KBox::new(PgMoveFile { owner }, GFP_KERNEL)?)
     }
 
-    fn ioctl(file: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, cmd: u32, arg: usize)
-        -> Result<isize>
-    {
+    fn ioctl(
+        file: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<isize> {
         if !file.owner.is_current() {
             return Err(EPERM);
         }
@@ -76,7 +88,13 @@ impl MiscDevice for PgMoveDevice {
 
 /// `PGMOVE_IOC_INFO`: writes the ABI version and feature bits to `arg`.
 fn info(arg: usize) -> Result<isize> {
-    let info = uapi::Info { abi_version: uapi::ABI_VERSION, reserved: 0, features: uapi::FEATURES };
-    UserSlice::new(arg, core::mem::size_of::<uapi::Info>()).writer().write(&info)?;
+    let info = uapi::Info {
+        abi_version: uapi::ABI_VERSION,
+        reserved: 0,
+        features: uapi::FEATURES,
+    };
+    UserSlice::new(arg, core::mem::size_of::<uapi::Info>())
+        .writer()
+        .write(&info)?;
     Ok(0)
 }
