@@ -123,22 +123,25 @@ TEST_F(dev, ioctl_from_another_mm_is_eperm)
 }
 
 /*
- * 1000 open/close cycles, spread over 100 processes so that a leaked mm reference shows too:
- * the slab caches that an open allocates from end where they began (a leak would leave 1000
- * files or 100 mm_structs behind; per-CPU slab caching explains at most a few dozen).
+ * 1000 open/close cycles, spread over 100 processes, leak nothing. Each open allocates the
+ * file and the per-file state, which holds a reference on the opener's mm_struct: a leaked
+ * file shows as 1000 more "filp" objects, a leaked state (or mm reference) as 100 more
+ * "mm_struct" objects once the processes are gone. Small kmalloc caches are too busy with
+ * the rest of the system to be compared.
  */
 TEST(open_close_cycles_leak_nothing)
 {
-	const char *caches[] = { "mm_struct", "filp", "kmalloc-8", "kmalloc-16" };
-	long long before[4], after[4];
+	const char *caches[] = { "mm_struct", "filp" };
+	const int ncaches = sizeof(caches) / sizeof(caches[0]);
+	long long before[2], after[2];
 	int status, procs = 100, cycles = 10;
 
-	if (pgmove_slab_active("filp") < 0)
-		SKIP(return, "/proc/slabinfo does not list filp (kernel without SLUB_DEBUG?)");
+	if (pgmove_slab_active("filp") < 0 || pgmove_slab_active("mm_struct") < 0)
+		SKIP(return, "/proc/slabinfo lists no filp or mm_struct cache (SLUB_DEBUG off?)");
 	/* Warm up: let every cache reach its steady state. */
 	for (int i = 0; i < 20; i++)
 		close(open(PGMOVE_DEV, O_RDWR));
-	for (int c = 0; c < 4; c++)
+	for (int c = 0; c < ncaches; c++)
 		before[c] = pgmove_slab_active(caches[c]);
 	for (int p = 0; p < procs; p++) {
 		pid_t pid = fork();
@@ -160,10 +163,8 @@ TEST(open_close_cycles_leak_nothing)
 		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
 	usleep(200 * 1000);	/* files are released by task work and RCU */
-	for (int c = 0; c < 4; c++) {
+	for (int c = 0; c < ncaches; c++) {
 		after[c] = pgmove_slab_active(caches[c]);
-		if (before[c] < 0)
-			continue;	/* merged into another cache: nothing to compare */
 		TH_LOG("%s: %lld -> %lld", caches[c], before[c], after[c]);
 		EXPECT_LT(after[c] - before[c], 32) TH_LOG("%s grew by %lld", caches[c], after[c] - before[c]);
 	}
