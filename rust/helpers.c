@@ -5,8 +5,13 @@
 #include <linux/moduleparam.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 
 #include "helpers.h"
+
+#ifndef CONFIG_PER_VMA_LOCK
+#error "pgmove needs CONFIG_PER_VMA_LOCK (its VMA locking follows UFFDIO_MOVE's per-VMA path)"
+#endif
 
 static ushort mode = 0600;
 module_param(mode, ushort, 0444);
@@ -30,4 +35,438 @@ void pgmove_mmgrab(struct mm_struct *mm)
 void pgmove_mmdrop(struct mm_struct *mm)
 {
 	mmdrop(mm);
+}
+
+unsigned long pgmove_mm_task_size(struct mm_struct *mm)
+{
+	return mm->task_size;
+}
+
+bool pgmove_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+void pgmove_cond_resched(void)
+{
+	cond_resched();
+}
+
+void pgmove_mmap_read_lock(struct mm_struct *mm)
+{
+	mmap_read_lock(mm);
+}
+
+void pgmove_mmap_read_unlock(struct mm_struct *mm)
+{
+	mmap_read_unlock(mm);
+}
+
+struct vm_area_struct *pgmove_vma_lookup(struct mm_struct *mm, unsigned long addr)
+{
+	return vma_lookup(mm, addr);
+}
+
+/* As uffd_lock_vma(): under the mmap lock no vma_start_write() can run, so take vm_lock. */
+void pgmove_vma_read_lock_under_mmap(struct vm_area_struct *vma, bool nested)
+{
+	if (nested)
+		down_read_nested(&vma->vm_lock->lock, SINGLE_DEPTH_NESTING);
+	else
+		down_read(&vma->vm_lock->lock);
+}
+
+void pgmove_vma_end_read(struct vm_area_struct *vma)
+{
+	vma_end_read(vma);
+}
+
+int pgmove_anon_vma_prepare(struct vm_area_struct *vma)
+{
+	return anon_vma_prepare(vma);
+}
+
+unsigned long pgmove_vma_start(const struct vm_area_struct *vma)
+{
+	return vma->vm_start;
+}
+
+unsigned long pgmove_vma_end(const struct vm_area_struct *vma)
+{
+	return vma->vm_end;
+}
+
+unsigned long pgmove_vma_flags(const struct vm_area_struct *vma)
+{
+	return vma->vm_flags;
+}
+
+unsigned long pgmove_vma_page_prot(const struct vm_area_struct *vma)
+{
+	return pgprot_val(vma->vm_page_prot);
+}
+
+bool pgmove_vma_is_anonymous(const struct vm_area_struct *vma)
+{
+	return !vma->vm_ops;
+}
+
+bool pgmove_vma_has_anon_vma(const struct vm_area_struct *vma)
+{
+	return vma->anon_vma;
+}
+
+/* mm/rmap.c's mm_find_pmd(), which 6.12 keeps internal. */
+pmd_t *pgmove_mm_find_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	if (!pgd_present(*pgd))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	if (!p4d_present(*p4d))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	if (!pud_present(*pud))
+		return NULL;
+	return pmd_offset(pud, addr);
+}
+
+/* mm/userfaultfd.c's mm_alloc_pmd(). */
+pmd_t *pgmove_mm_alloc_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d = p4d_alloc(mm, pgd, addr);
+	pud_t *pud;
+
+	if (!p4d)
+		return NULL;
+	pud = pud_alloc(mm, p4d, addr);
+	if (!pud)
+		return NULL;
+	return pmd_alloc(mm, pud, addr);
+}
+
+int pgmove_pte_alloc(struct mm_struct *mm, pmd_t *pmd)
+{
+	return pte_alloc(mm, pmd);
+}
+
+pmd_t pgmove_pmdp_get_lockless(pmd_t *pmd)
+{
+	return pmdp_get_lockless(pmd);
+}
+
+pmd_t pgmove_pmdp_get(pmd_t *pmd)
+{
+	return pmdp_get(pmd);
+}
+
+bool pgmove_pmd_none(pmd_t pmd)
+{
+	return pmd_none(pmd);
+}
+
+bool pgmove_pmd_present(pmd_t pmd)
+{
+	return pmd_present(pmd);
+}
+
+bool pgmove_pmd_trans_huge(pmd_t pmd)
+{
+	return pmd_trans_huge(pmd);
+}
+
+bool pgmove_pmd_devmap(pmd_t pmd)
+{
+	return pmd_devmap(pmd);
+}
+
+bool pgmove_is_pmd_migration_entry(pmd_t pmd)
+{
+	return is_pmd_migration_entry(pmd);
+}
+
+bool pgmove_is_huge_zero_pmd(pmd_t pmd)
+{
+	return is_huge_zero_pmd(pmd);
+}
+
+bool pgmove_pmd_same(pmd_t a, pmd_t b)
+{
+	return pmd_same(a, b);
+}
+
+struct folio *pgmove_pmd_folio(pmd_t pmd)
+{
+	return pmd_folio(pmd);
+}
+
+struct page *pgmove_pmd_page(pmd_t pmd)
+{
+	return pmd_page(pmd);
+}
+
+/* With the PMD value a table was mapped from: 6.14's pte_offset_map_rw_nolock() half. */
+spinlock_t *pgmove_pte_lockptr(struct mm_struct *mm, pmd_t *pmdval)
+{
+	return pte_lockptr(mm, pmdval);
+}
+
+spinlock_t *pgmove_pmd_lockptr(struct mm_struct *mm, pmd_t *pmd)
+{
+	return pmd_lockptr(mm, pmd);
+}
+
+spinlock_t *pgmove_pmd_trans_huge_lock(pmd_t *pmd, struct vm_area_struct *vma)
+{
+	return pmd_trans_huge_lock(pmd, vma);
+}
+
+void pgmove_split_huge_pmd(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr)
+{
+	split_huge_pmd(vma, pmd, addr);
+}
+
+/* The PMD move_pages_huge_pmd() builds: dirty and writable for a folio (as mremap), plain for the huge zero page. */
+pmd_t pgmove_mk_huge_pmd(struct page *page, struct vm_area_struct *vma, bool dirty_writable)
+{
+	pmd_t pmd = mk_huge_pmd(page, vma->vm_page_prot);
+
+	return dirty_writable ? pmd_mkwrite(pmd_mkdirty(pmd), vma) : pmd;
+}
+
+void pgmove_set_pmd_at(struct mm_struct *mm, unsigned long addr, pmd_t *pmd, pmd_t val)
+{
+	set_pmd_at(mm, addr, pmd, val);
+}
+
+pte_t pgmove_ptep_get(pte_t *pte)
+{
+	return ptep_get(pte);
+}
+
+void pgmove_pte_unmap(pte_t *pte)
+{
+	pte_unmap(pte);
+}
+
+bool pgmove_pte_none(pte_t pte)
+{
+	return pte_none(pte);
+}
+
+bool pgmove_pte_present(pte_t pte)
+{
+	return pte_present(pte);
+}
+
+bool pgmove_pte_same(pte_t a, pte_t b)
+{
+	return pte_same(a, b);
+}
+
+bool pgmove_pte_dirty(pte_t pte)
+{
+	return pte_dirty(pte);
+}
+
+bool pgmove_pte_is_zero_pfn(pte_t pte)
+{
+	return is_zero_pfn(pte_pfn(pte));
+}
+
+bool pgmove_pte_swp_exclusive(pte_t pte)
+{
+	return pte_swp_exclusive(pte);
+}
+
+/* The PTE move_present_pte() builds: soft-dirty, writable, dirty only if the source was. */
+pte_t pgmove_mk_moved_pte(struct folio *folio, struct vm_area_struct *vma, bool dirty)
+{
+	pte_t pte = mk_pte(&folio->page, vma->vm_page_prot);
+
+#ifdef CONFIG_MEM_SOFT_DIRTY
+	pte = pte_mksoft_dirty(pte);
+#endif
+	if (dirty)
+		pte = pte_mkdirty(pte);
+	return pte_mkwrite(pte, vma);
+}
+
+pte_t pgmove_mk_zero_pte(unsigned long addr, struct vm_area_struct *vma)
+{
+	return pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot));
+}
+
+pte_t pgmove_pte_swp_mksoft_dirty(pte_t pte)
+{
+#ifdef CONFIG_MEM_SOFT_DIRTY
+	pte = pte_swp_mksoft_dirty(pte);
+#endif
+	return pte;
+}
+
+pte_t pgmove_ptep_get_and_clear(struct mm_struct *mm, unsigned long addr, pte_t *pte)
+{
+	return ptep_get_and_clear(mm, addr, pte);
+}
+
+void pgmove_set_pte_at(struct mm_struct *mm, unsigned long addr, pte_t *pte, pte_t val)
+{
+	set_pte_at(mm, addr, pte, val);
+}
+
+void pgmove_spin_lock(spinlock_t *lock)
+{
+	spin_lock(lock);
+}
+
+void pgmove_spin_lock_nested(spinlock_t *lock)
+{
+	spin_lock_nested(lock, SINGLE_DEPTH_NESTING);
+}
+
+void pgmove_spin_unlock(spinlock_t *lock)
+{
+	spin_unlock(lock);
+}
+
+enum pgmove_swp_kind pgmove_pte_swp_kind(pte_t pte, swp_entry_t *entry)
+{
+	*entry = pte_to_swp_entry(pte);
+	if (!non_swap_entry(*entry))
+		return PGMOVE_SWP_SWAP;
+	if (is_migration_entry(*entry))
+		return PGMOVE_SWP_MIGRATION;
+	return PGMOVE_SWP_OTHER;
+}
+
+void pgmove_put_swap_device(struct swap_info_struct *si)
+{
+	put_swap_device(si);
+}
+
+bool pgmove_swap_has_cache(struct swap_info_struct *si, swp_entry_t entry)
+{
+	return READ_ONCE(si->swap_map[swp_offset(entry)]) & SWAP_HAS_CACHE;
+}
+
+/* mm/swap.h's swap_address_space() and swap_cache_index(), which 6.12 keeps internal. */
+extern struct address_space *swapper_spaces[];
+#define PGMOVE_SWAP_ADDRESS_SPACE_SHIFT 14
+
+struct folio *pgmove_swap_cache_get_folio(swp_entry_t entry)
+{
+	struct address_space *space = &swapper_spaces[swp_type(entry)]
+		[swp_offset(entry) >> PGMOVE_SWAP_ADDRESS_SPACE_SHIFT];
+	pgoff_t index = swp_offset(entry) & ((1UL << PGMOVE_SWAP_ADDRESS_SPACE_SHIFT) - 1);
+	struct folio *folio = filemap_get_folio(space, index);
+
+	return IS_ERR(folio) ? NULL : folio;
+}
+
+bool pgmove_folio_is_swap_entry(struct folio *folio, swp_entry_t entry)
+{
+	return folio_test_swapcache(folio) && folio->swap.val == entry.val;
+}
+
+struct page *pgmove_folio_page(struct folio *folio)
+{
+	return &folio->page;
+}
+
+void pgmove_folio_get(struct folio *folio)
+{
+	folio_get(folio);
+}
+
+void pgmove_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+bool pgmove_folio_trylock(struct folio *folio)
+{
+	return folio_trylock(folio);
+}
+
+void pgmove_folio_lock(struct folio *folio)
+{
+	folio_lock(folio);
+}
+
+bool pgmove_folio_test_large(struct folio *folio)
+{
+	return folio_test_large(folio);
+}
+
+bool pgmove_folio_test_anon(struct folio *folio)
+{
+	return folio_test_anon(folio);
+}
+
+bool pgmove_folio_test_head(struct folio *folio)
+{
+	return folio_test_head(folio);
+}
+
+bool pgmove_folio_anon_exclusive(struct folio *folio)
+{
+	return PageAnonExclusive(&folio->page);
+}
+
+bool pgmove_folio_maybe_dma_pinned(struct folio *folio)
+{
+	return folio_maybe_dma_pinned(folio);
+}
+
+bool pgmove_is_huge_zero_folio(struct folio *folio)
+{
+	return is_huge_zero_folio(folio);
+}
+
+void pgmove_folio_set_index(struct folio *folio, struct vm_area_struct *vma, unsigned long addr)
+{
+	folio->index = linear_page_index(vma, addr);
+}
+
+/* split_folio() of an anonymous folio: split_folio_to_list() is one call, not exported. */
+int pgmove_split_folio(struct folio *folio)
+{
+	return split_huge_page_to_list_to_order(&folio->page, NULL, 0);
+}
+
+bool pgmove_anon_vma_trylock_write(struct anon_vma *anon_vma)
+{
+	return anon_vma_trylock_write(anon_vma);
+}
+
+void pgmove_anon_vma_lock_write(struct anon_vma *anon_vma)
+{
+	anon_vma_lock_write(anon_vma);
+}
+
+void pgmove_anon_vma_unlock_write(struct anon_vma *anon_vma)
+{
+	anon_vma_unlock_write(anon_vma);
+}
+
+void pgmove_put_anon_vma(struct anon_vma *anon_vma)
+{
+	put_anon_vma(anon_vma);
+}
+
+void pgmove_mmu_notifier_start(struct mmu_notifier_range *range, struct mm_struct *mm,
+			       unsigned long start, unsigned long end)
+{
+	mmu_notifier_range_init(range, MMU_NOTIFY_CLEAR, 0, mm, start, end);
+	mmu_notifier_invalidate_range_start(range);
+}
+
+void pgmove_mmu_notifier_end(struct mmu_notifier_range *range)
+{
+	mmu_notifier_invalidate_range_end(range);
 }

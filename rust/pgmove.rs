@@ -11,10 +11,12 @@ use kernel::{c_str, prelude::*, types::ForeignOwnable, uaccess::UserSlice};
 mod c;
 mod miscdev;
 mod mm;
+mod move_pages;
 mod uapi;
 
 use miscdev::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
-use mm::MmGrab;
+use mm::{MayBlock, MmGrab};
+use move_pages::MoveRequest;
 
 module! {
     type: PgMove,
@@ -81,6 +83,7 @@ impl MiscDevice for PgMoveDevice {
         }
         match cmd {
             uapi::IOC_INFO => info(arg),
+            uapi::IOC_MOVE => move_ioctl(&file.owner, arg),
             _ => Err(ENOTTY),
         }
     }
@@ -97,4 +100,52 @@ fn info(arg: usize) -> Result<isize> {
         .writer()
         .write(&info)?;
     Ok(0)
+}
+
+/// `PGMOVE_IOC_MOVE`: reads a `struct pgmove_move`, moves, writes `moved` back.
+///
+/// Once the struct was read, `moved` is always written: the bytes moved, or `-errno` when
+/// nothing moved (including the argument checks, which UFFDIO_MOVE leaves unwritten).
+fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
+    let req: uapi::Move = UserSlice::new(arg, core::mem::size_of::<uapi::Move>())
+        .reader()
+        .read()?;
+    let mm = owner.as_current().ok_or(EPERM)?;
+    let checked = move_pages::validate_range(mm, req.dst, req.len)
+        .and_then(|()| move_pages::validate_range(mm, req.src, req.len))
+        .and_then(|()| match req.flags & !uapi::MOVE_FLAGS {
+            0 => Ok(()),
+            _ => Err(EINVAL),
+        });
+    let outcome = match checked {
+        Ok(()) => {
+            let request = MoveRequest {
+                dst: req.dst,
+                src: req.src,
+                len: req.len,
+                allow_src_holes: req.flags & uapi::MOVE_ALLOW_SRC_HOLES != 0,
+            };
+            move_pages::move_pages(mm, &request, &mut MayBlock::ioctl_context())
+        }
+        Err(e) => move_pages::MoveOutcome {
+            moved: 0,
+            error: Some(e),
+        },
+    };
+    // Nothing moved means there is an error (the loop stops only on one, or when done).
+    let error = outcome.error.unwrap_or(EINVAL);
+    let moved: i64 = if outcome.moved > 0 {
+        outcome.moved as i64
+    } else {
+        i64::from(error.to_errno())
+    };
+    let moved_at = arg.wrapping_add(core::mem::offset_of!(uapi::Move, moved));
+    UserSlice::new(moved_at, core::mem::size_of::<i64>())
+        .writer()
+        .write(&moved)?;
+    match outcome.moved {
+        0 => Err(error),
+        m if m == req.len => Ok(0),
+        _ => Err(EAGAIN),
+    }
 }

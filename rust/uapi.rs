@@ -7,7 +7,10 @@
 //! header through bindgen and is checked against the Rust struct's size.
 
 use crate::c;
-use kernel::{ioctl, types::AsBytes};
+use kernel::{
+    ioctl,
+    types::{AsBytes, FromBytes},
+};
 
 /// Asserts at build time that a Rust uAPI struct has the C struct's size and field offsets.
 macro_rules! assert_same_layout {
@@ -48,5 +51,37 @@ unsafe impl AsBytes for Info {}
 pub(crate) const IOC_INFO: u32 = c::PGMOVE_RS_IOC_INFO;
 const _: () = assert!(IOC_INFO == ioctl::_IOR::<Info>(IOC_MAGIC, 0x00));
 
-/// `PGMOVE_FEAT_*` bits this build supports (none yet).
-pub(crate) const FEATURES: u64 = 0;
+/// `struct pgmove_move`, the argument of `PGMOVE_IOC_MOVE`.
+#[repr(C)]
+pub(crate) struct Move {
+    /// Destination start, page aligned.
+    pub(crate) dst: u64,
+    /// Source start, page aligned.
+    pub(crate) src: u64,
+    /// Length in bytes, page aligned, > 0.
+    pub(crate) len: u64,
+    /// `PGMOVE_MOVE_*`.
+    pub(crate) flags: u64,
+    /// Out: bytes moved, or `-errno` when nothing moved.
+    pub(crate) moved: i64,
+}
+assert_same_layout!(Move, c::pgmove_move, dst, src, len, flags, moved);
+
+// SAFETY: `Move` is `repr(C)` with only 64-bit integer fields (asserted: the C struct's
+// layout, 40 bytes), so it has no padding and every bit pattern is valid.
+unsafe impl FromBytes for Move {}
+
+/// `PGMOVE_MOVE_ALLOW_SRC_HOLES`.
+pub(crate) const MOVE_ALLOW_SRC_HOLES: u64 = c::PGMOVE_MOVE_ALLOW_SRC_HOLES as u64;
+/// Every `PGMOVE_MOVE_*` flag this build knows.
+pub(crate) const MOVE_FLAGS: u64 = MOVE_ALLOW_SRC_HOLES;
+
+/// `PGMOVE_IOC_MOVE`.
+pub(crate) const IOC_MOVE: u32 = c::PGMOVE_RS_IOC_MOVE;
+const _: () = assert!(IOC_MOVE == ioctl::_IOWR::<Move>(IOC_MAGIC, 0x01));
+
+/// `PGMOVE_FEAT_MOVE`.
+pub(crate) const FEAT_MOVE: u64 = c::PGMOVE_FEAT_MOVE as u64;
+
+/// `PGMOVE_FEAT_*` bits this build supports.
+pub(crate) const FEATURES: u64 = FEAT_MOVE;

@@ -1,14 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Owned references to a `struct mm_struct`.
+//! `struct mm_struct`: references to it and the calling task's address space.
 //!
 //! [`MmGrab`] holds an `mmgrab()` reference: the `mm_struct` stays allocated (so its address
 //! cannot be reused by another process's mm while we hold it), but its address space may be
 //! torn down. It is what an open `/dev/pgmove` file keeps to know whose mm it serves.
+//! [`Mm`] is a borrowed `mm_struct` whose address space is alive for the borrow: the one
+//! [`MmGrab::current`] hands out is the calling task's own, which cannot exit during the call.
 
 use crate::c;
 use core::ptr::NonNull;
-use kernel::bindings;
+use kernel::{bindings, types::Opaque};
+
+/// A `struct mm_struct` whose address space (`mm_users > 0`) is alive while it is borrowed.
+///
+/// # Invariants
+///
+/// Every `&Mm` points to an `mm_struct` with `mm_users > 0` for the whole borrow.
+#[repr(transparent)]
+pub(crate) struct Mm(Opaque<bindings::mm_struct>);
+
+impl Mm {
+    /// The raw `mm_struct` pointer, for the rest of the `mm` layer.
+    pub(super) fn as_ptr(&self) -> *mut bindings::mm_struct {
+        self.0.get()
+    }
+
+    /// `mm->task_size`: the end of the user address space.
+    pub(crate) fn task_size(&self) -> u64 {
+        // SAFETY: by the type invariant the mm is alive; `task_size` is set at exec.
+        unsafe { c::pgmove_mm_task_size(self.as_ptr()) as u64 }
+    }
+}
 
 /// An `mmgrab()` reference to an `mm_struct`.
 ///
@@ -41,6 +64,22 @@ impl MmGrab {
         // SAFETY: reading `current->mm` of the calling task is always allowed.
         let current = unsafe { c::pgmove_current_mm() };
         core::ptr::eq(current, self.0.as_ptr())
+    }
+
+    /// The address space, if it is the calling task's own (else `None`).
+    ///
+    /// The borrow cannot outlive the call that made it in practice: the caller is the task
+    /// whose mm this is, and its `mm_users` reference lasts until it exits, which it cannot
+    /// do while it runs this code.
+    pub(crate) fn as_current(&self) -> Option<&Mm> {
+        if !self.is_current() {
+            return None;
+        }
+        // SAFETY: `self.0` is the calling task's mm (checked above), which holds an
+        // `mm_users` reference for as long as the task runs; `Mm` is `repr(transparent)`
+        // over `Opaque<mm_struct>`.
+        // INVARIANT: `mm_users > 0` while the calling task runs, which covers the borrow.
+        Some(unsafe { &*self.0.as_ptr().cast::<Mm>() })
     }
 }
 

@@ -3,8 +3,30 @@
 //! The thin unsafe layer between pgmove's algorithms and the kernel's mm.
 //!
 //! Each submodule owns one kernel object or lock and states the invariants it upholds; code
-//! outside `mm` holds no raw kernel pointers.
+//! outside `mm` holds no raw kernel pointers and writes no `unsafe`.
+//!
+//! # Lock order
+//!
+//! The order below is the kernel's own (see the header of `mm/rmap.c` and `mm/userfaultfd.c`);
+//! every guard in this module is taken in it, and a guard that would sleep cannot be taken
+//! while a mapped PTE table or a spinlock is held (see [`MayBlock`]):
+//!
+//! 1. per-VMA read locks of the destination, then of the source VMA ([`vma::MoveVmas`]), or
+//!    the mmap read lock while looking both up;
+//! 2. the folio lock ([`folio::LockedFolio`]);
+//! 3. the anon_vma write lock of the folio's anon_vma ([`folio::LockedAnonVma`]);
+//! 4. mmu-notifier invalidation of the range ([`notifier::invalidate`]);
+//! 5. page-table spinlocks: the PMD lock, or the two PTE locks of source and destination
+//!    in address order of the locks, the second with `SINGLE_DEPTH_NESTING`
+//!    ([`pgtable::PtePairLock`], [`pgtable::PmdPairLock`]).
 
+pub(crate) mod folio;
 pub(crate) mod mm_ref;
+pub(crate) mod notifier;
+pub(crate) mod pgtable;
+pub(crate) mod swap;
+pub(crate) mod task;
+pub(crate) mod vma;
 
-pub(crate) use mm_ref::MmGrab;
+pub(crate) use mm_ref::{Mm, MmGrab};
+pub(crate) use task::MayBlock;

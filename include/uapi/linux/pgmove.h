@@ -27,4 +27,21 @@ struct pgmove_info {
 
 #define PGMOVE_IOC_INFO _IOR(PGMOVE_IOC_MAGIC, 0x00, struct pgmove_info)
 
+/*
+ * PGMOVE_IOC_MOVE: move anonymous pages from [src, src + len) to [dst, dst + len), as
+ * UFFDIO_MOVE does, without userfaultfd registration. Returns 0 when moved == len; fails
+ * with EAGAIN when 0 < moved < len (continue at src + moved); else fails with the error,
+ * and moved = -errno. See Documentation/move.rst for every case and errno.
+ */
+struct pgmove_move {
+        __u64 dst;      /* page aligned */
+        __u64 src;      /* page aligned */
+        __u64 len;      /* page aligned, > 0 */
+        __u64 flags;    /* PGMOVE_MOVE_* */
+        __s64 moved;    /* out: bytes moved; -errno when nothing moved */
+};
+#define PGMOVE_MOVE_ALLOW_SRC_HOLES (1ULL << 0)
+#define PGMOVE_IOC_MOVE _IOWR(PGMOVE_IOC_MAGIC, 0x01, struct pgmove_move)
+#define PGMOVE_FEAT_MOVE (1ULL << 0)     /* in pgmove_info.features */
+
 #endif /* _UAPI_LINUX_PGMOVE_H */

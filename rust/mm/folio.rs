@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Folios, their locks and references, and the anon_vma write lock.
+//!
+//! [`Folio`] is a borrowed folio, valid while whatever handed it out (a page-table lock that
+//! maps it, or a reference) lives. [`FolioRef`] owns a reference (`folio_get()`),
+//! [`LockedFolio`] a reference and the folio lock. [`AnonVmaRef`] owns a reference on an
+//! anon_vma (`folio_get_anon_vma()`), [`LockedAnonVma`] a reference and its write lock,
+//! which keeps rmap walkers that do not take the folio lock (`folio_referenced()`,
+//! `split_huge_page()`) away while a move rewrites the folio's `mapping` and `index`.
+//!
+//! Lock order: folio lock, then anon_vma write lock, then page-table locks. Taking a folio or
+//! anon_vma lock may sleep and so needs `&mut MayBlock`; `try_lock` variants never sleep.
+
+use super::{vma::Vma, MayBlock};
+use crate::c;
+use core::ptr::NonNull;
+use kernel::{bindings, prelude::*, types::Opaque};
+
+/// A folio, borrowed while something keeps it alive.
+///
+/// # Invariants
+///
+/// Every `&Folio` points to a folio that is not freed during the borrow.
+#[repr(transparent)]
+pub(crate) struct Folio(Opaque<bindings::folio>);
+
+impl Folio {
+    /// Borrows a folio.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid folio that stays allocated for `'a`.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::folio) -> &'a Folio {
+        // SAFETY: the caller guarantees validity for `'a`; `Folio` is transparent.
+        unsafe { &*ptr.cast::<Folio>() }
+    }
+
+    /// The raw pointer, for the rest of the `mm` layer.
+    pub(super) fn as_ptr(&self) -> *mut bindings::folio {
+        self.0.get()
+    }
+
+    /// Takes a reference (`folio_get()`).
+    pub(crate) fn get(&self) -> FolioRef {
+        // SAFETY: the folio is alive for the borrow (type invariant), so its refcount is
+        // positive and may be raised.
+        unsafe { c::pgmove_folio_get(self.as_ptr()) };
+        // INVARIANT: the reference taken just above.
+        FolioRef(NonNull::from(&self.0).cast())
+    }
+
+    /// `folio_test_large()`: more than one page.
+    pub(crate) fn is_large(&self) -> bool {
+        // SAFETY: reading the flags of a live folio.
+        unsafe { c::pgmove_folio_test_large(self.as_ptr()) }
+    }
+
+    /// `folio_test_anon()`.
+    pub(crate) fn is_anon(&self) -> bool {
+        // SAFETY: reading the mapping bits of a live folio.
+        unsafe { c::pgmove_folio_test_anon(self.as_ptr()) }
+    }
+
+    /// `folio_test_head()`: the head of a large folio.
+    pub(crate) fn is_head(&self) -> bool {
+        // SAFETY: reading the flags of a live folio.
+        unsafe { c::pgmove_folio_test_head(self.as_ptr()) }
+    }
+
+    /// `PageAnonExclusive()` of the folio's first page: mapped by exactly one process and
+    /// not shared with a KSM stable tree or a fork child.
+    pub(crate) fn is_anon_exclusive(&self) -> bool {
+        // SAFETY: reading the flags of a live folio's first page.
+        unsafe { c::pgmove_folio_anon_exclusive(self.as_ptr()) }
+    }
+
+    /// `folio_maybe_dma_pinned()`: possibly pinned with FOLL_PIN (io_uring, O_DIRECT, RDMA).
+    pub(crate) fn maybe_dma_pinned(&self) -> bool {
+        // SAFETY: reading the refcount/pincount of a live folio.
+        unsafe { c::pgmove_folio_maybe_dma_pinned(self.as_ptr()) }
+    }
+
+    /// `is_huge_zero_folio()`.
+    pub(crate) fn is_huge_zero(&self) -> bool {
+        // SAFETY: compares the pointer with the huge zero folio; no dereference.
+        unsafe { c::pgmove_is_huge_zero_folio(self.as_ptr()) }
+    }
+}
+
+/// An owned reference on a folio.
+///
+/// # Invariants
+///
+/// `self.0` is a folio on which this value owns one reference.
+pub(crate) struct FolioRef(NonNull<bindings::folio>);
+
+impl FolioRef {
+    /// Adopts a reference the caller owns.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a folio on which the caller owns one reference, which passes to the result.
+    pub(super) unsafe fn from_owned(ptr: NonNull<bindings::folio>) -> Self {
+        // INVARIANT: the caller hands over its reference.
+        Self(ptr)
+    }
+
+    /// Tries to lock the folio without sleeping; gives the reference back on failure.
+    pub(crate) fn try_lock(self) -> core::result::Result<LockedFolio, FolioRef> {
+        // SAFETY: we own a reference, so the folio is alive.
+        if unsafe { c::pgmove_folio_trylock(self.0.as_ptr()) } {
+            // INVARIANT: locked just above; the reference moves into the guard.
+            Ok(LockedFolio(self))
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Locks the folio, sleeping if needed.
+    pub(crate) fn lock(self, _may_block: &mut MayBlock) -> LockedFolio {
+        // SAFETY: we own a reference; `&mut MayBlock` proves we may sleep.
+        unsafe { c::pgmove_folio_lock(self.0.as_ptr()) };
+        // INVARIANT: locked just above; the reference moves into the guard.
+        LockedFolio(self)
+    }
+}
+
+impl core::ops::Deref for FolioRef {
+    type Target = Folio;
+    fn deref(&self) -> &Folio {
+        // SAFETY: we own a reference, so the folio lives as long as `self`.
+        unsafe { Folio::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for FolioRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (type invariant); it is dropped exactly once.
+        unsafe { c::pgmove_folio_put(self.0.as_ptr()) };
+    }
+}
+
+/// A folio that this value holds a reference on and has locked.
+///
+/// # Invariants
+///
+/// The folio of `self.0` is locked by us; `Drop` unlocks it before the reference goes.
+pub(crate) struct LockedFolio(FolioRef);
+
+impl LockedFolio {
+    /// `split_folio()`: splits a large folio into order-0 folios. The folio stays locked
+    /// and referenced (it is then the first small folio). `EBUSY`/`EAGAIN` when it cannot.
+    pub(crate) fn split(&mut self, _may_block: &mut MayBlock) -> Result {
+        // SAFETY: the folio is locked and referenced by us (type invariant), as
+        // `split_folio()` requires; `&mut MayBlock` proves we may sleep.
+        kernel::error::to_result(unsafe { c::pgmove_split_folio(self.0 .0.as_ptr()) })
+    }
+
+    /// `folio_get_anon_vma()`: a reference on the folio's anon_vma, `None` if the folio
+    /// was unmapped meanwhile.
+    pub(crate) fn anon_vma(&self) -> Option<AnonVmaRef> {
+        // SAFETY: the folio is referenced; the function takes its own RCU read lock.
+        let av = unsafe { c::folio_get_anon_vma(self.0 .0.as_ptr()) };
+        // INVARIANT: a non-NULL result carries a reference for us.
+        NonNull::new(av).map(AnonVmaRef)
+    }
+
+    /// Whether the folio is still in the swap cache for swap entry `entry`.
+    pub(crate) fn is_swap_cache_of(&self, entry: bindings::swp_entry_t) -> bool {
+        // SAFETY: reading the flags and `swap` of a folio we hold locked.
+        unsafe { c::pgmove_folio_is_swap_entry(self.0 .0.as_ptr(), entry) }
+    }
+
+    /// Rewrites the folio's anon rmap for `vma` at `addr`: `folio_move_anon_rmap()` (its
+    /// `mapping` becomes `vma`'s anon_vma) and `index = linear_page_index(vma, addr)`.
+    ///
+    /// Called by the page-table layer with both page-table locks held, so no page-table
+    /// walker sees the folio half-moved; the folio lock (held) keeps locked rmap walkers out.
+    pub(super) fn move_anon_rmap(&mut self, vma: &Vma, addr: u64) {
+        // SAFETY: the folio is locked (type invariant) and `vma` is read-locked with an
+        // anon_vma (`MoveVmas` prepared it), as `folio_move_anon_rmap()` requires; `index` is
+        // protected by the folio lock.
+        unsafe {
+            c::folio_move_anon_rmap(self.0 .0.as_ptr(), vma.as_ptr());
+            c::pgmove_folio_set_index(self.0 .0.as_ptr(), vma.as_ptr(), addr as _);
+        }
+    }
+}
+
+impl core::ops::Deref for LockedFolio {
+    type Target = Folio;
+    fn deref(&self) -> &Folio {
+        &self.0
+    }
+}
+
+impl Drop for LockedFolio {
+    fn drop(&mut self) {
+        // SAFETY: the folio is locked by us (type invariant); our reference (dropped after
+        // this, with the field) keeps it alive across the unlock.
+        unsafe { c::folio_unlock(self.0 .0.as_ptr()) };
+    }
+}
+
+/// An owned reference on an anon_vma.
+///
+/// # Invariants
+///
+/// `self.0` is an anon_vma on which this value owns one reference.
+pub(crate) struct AnonVmaRef(NonNull<bindings::anon_vma>);
+
+impl AnonVmaRef {
+    /// Tries to take the write lock without sleeping; gives the reference back on failure.
+    pub(crate) fn try_lock_write(self) -> core::result::Result<LockedAnonVma, AnonVmaRef> {
+        // SAFETY: we own a reference, so the anon_vma (and its root) is alive.
+        if unsafe { c::pgmove_anon_vma_trylock_write(self.0.as_ptr()) } {
+            // INVARIANT: write-locked just above.
+            Ok(LockedAnonVma(self))
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Takes the write lock, sleeping if needed.
+    pub(crate) fn lock_write(self, _may_block: &mut MayBlock) -> LockedAnonVma {
+        // SAFETY: we own a reference; `&mut MayBlock` proves we may sleep.
+        unsafe { c::pgmove_anon_vma_lock_write(self.0.as_ptr()) };
+        // INVARIANT: write-locked just above.
+        LockedAnonVma(self)
+    }
+}
+
+impl Drop for AnonVmaRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (type invariant); dropped exactly once.
+        unsafe { c::pgmove_put_anon_vma(self.0.as_ptr()) };
+    }
+}
+
+/// An anon_vma that this value holds a reference on and has write-locked.
+///
+/// # Invariants
+///
+/// The anon_vma's root rwsem is write-locked by us; `Drop` unlocks before the reference goes.
+pub(crate) struct LockedAnonVma(AnonVmaRef);
+
+impl Drop for LockedAnonVma {
+    fn drop(&mut self) {
+        // SAFETY: write-locked by us (type invariant); the reference outlives the unlock.
+        unsafe { c::pgmove_anon_vma_unlock_write(self.0 .0.as_ptr()) };
+    }
+}

@@ -1,0 +1,694 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Page tables: PMD entries, mapped PTE tables, their locks, and the primitive moves of one
+//! entry from a source to a destination.
+//!
+//! # Invariants this module upholds
+//!
+//! - A [`PmdPtr`] points into a PMD table of an address that lies in a read-locked VMA; such
+//!   tables are freed only under the mmap write lock with the VMA write-locked
+//!   (`free_pgtables()`), so the pointer stays valid while the VMA guard lives.
+//! - A [`PteMap`] is a PTE table mapped with `__pte_offset_map()`, which holds the RCU read
+//!   lock until `pte_unmap()`: the table may be detached meanwhile (by khugepaged, by
+//!   pgmove's RECLAIM) but not freed, since both free tables only after an RCU grace period.
+//!   It borrows [`MayBlock`], so nothing can sleep while it is mapped.
+//! - An entry is changed only with its table's lock held and after re-checking, under that
+//!   lock, that the entry is still the one the caller decided on (`pte_same()`/`pmd_same()`)
+//!   and, for a PTE destination, that the PMD still points to the mapped table
+//!   (`pmd_same()` against the value the table was mapped from; 6.14 added this recheck to
+//!   UFFDIO_MOVE). A table detached meanwhile is therefore never written to.
+//! - The primitive moves ([`PtePairLock::move_present`], [`PtePairLock::move_zero`],
+//!   [`PtePairLock::move_swap`], [`PmdPairLock::move_huge`]) check their own preconditions
+//!   under the locks (the folio given is the one mapped at the source, it is exclusive and
+//!   not pinned), so a caller cannot make them map a page at the wrong place.
+//!
+//! Lock order: two PTE (or PMD) locks are taken in the order of the lock addresses, the
+//! second with `SINGLE_DEPTH_NESTING`, as `double_pt_lock()` does; when both tables share
+//! one lock it is taken once.
+
+use super::{
+    folio::{Folio, LockedAnonVma, LockedFolio},
+    swap::SwapDevice,
+    vma::{MoveVmas, Vma},
+    MayBlock, Mm,
+};
+use crate::c;
+use core::{marker::PhantomData, ptr::NonNull};
+use kernel::{bindings, prelude::*};
+
+/// A PMD entry's value.
+#[derive(Clone, Copy)]
+pub(crate) struct PmdVal(bindings::pmd_t);
+
+impl PmdVal {
+    /// `pmd_none()`.
+    pub(crate) fn is_none(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pmd_none(self.0) }
+    }
+
+    /// `pmd_present()`.
+    pub(crate) fn is_present(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pmd_present(self.0) }
+    }
+
+    /// `pmd_trans_huge()`: maps a THP or the huge zero page.
+    pub(crate) fn is_trans_huge(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pmd_trans_huge(self.0) }
+    }
+
+    /// `pmd_devmap()`.
+    pub(crate) fn is_devmap(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pmd_devmap(self.0) }
+    }
+
+    /// `is_pmd_migration_entry()`.
+    pub(crate) fn is_migration_entry(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_is_pmd_migration_entry(self.0) }
+    }
+
+    /// `is_huge_zero_pmd()`.
+    pub(crate) fn is_huge_zero(self) -> bool {
+        // SAFETY: a pure function of the value (and of the huge zero page's pfn).
+        unsafe { c::pgmove_is_huge_zero_pmd(self.0) }
+    }
+
+    /// `pmd_same()`.
+    pub(crate) fn same(self, other: PmdVal) -> bool {
+        // SAFETY: a pure function of the values.
+        unsafe { c::pgmove_pmd_same(self.0, other.0) }
+    }
+}
+
+/// A PTE's value.
+#[derive(Clone, Copy)]
+pub(crate) struct PteVal(bindings::pte_t);
+
+/// What a non-present PTE holds.
+pub(crate) enum SwapPte {
+    /// A swap entry; `exclusive` if only this mapping refers to it.
+    Swap {
+        entry: bindings::swp_entry_t,
+        exclusive: bool,
+    },
+    /// A migration entry: the folio is being migrated; wait and retry.
+    Migration,
+    /// Anything else: a PTE marker, a hwpoison or device entry.
+    Other,
+}
+
+impl PteVal {
+    /// `pte_none()`.
+    pub(crate) fn is_none(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pte_none(self.0) }
+    }
+
+    /// `pte_present()`.
+    pub(crate) fn is_present(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pte_present(self.0) }
+    }
+
+    /// Maps the shared zero page.
+    pub(crate) fn is_zero_page(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pte_is_zero_pfn(self.0) }
+    }
+
+    /// `pte_same()`.
+    pub(crate) fn same(self, other: PteVal) -> bool {
+        // SAFETY: a pure function of the values.
+        unsafe { c::pgmove_pte_same(self.0, other.0) }
+    }
+
+    /// Decodes a non-present, non-none PTE.
+    pub(crate) fn swap(self) -> SwapPte {
+        let mut entry = bindings::swp_entry_t { val: 0 };
+        // SAFETY: a pure function of the value; writes `entry`.
+        match unsafe { c::pgmove_pte_swp_kind(self.0, &mut entry) } {
+            c::pgmove_swp_kind_PGMOVE_SWP_SWAP => SwapPte::Swap {
+                entry,
+                // SAFETY: a pure function of the value.
+                exclusive: unsafe { c::pgmove_pte_swp_exclusive(self.0) },
+            },
+            c::pgmove_swp_kind_PGMOVE_SWP_MIGRATION => SwapPte::Migration,
+            _ => SwapPte::Other,
+        }
+    }
+}
+
+/// A pointer to the PMD entry that covers an address of a read-locked VMA.
+///
+/// # Invariants
+///
+/// `pmd` points to a PMD entry of `mm` for an address inside one of the VMAs of the
+/// [`MoveVmas`] borrowed for `'g`; the PMD table stays allocated for `'g`.
+#[derive(Clone, Copy)]
+pub(crate) struct PmdPtr<'g> {
+    pmd: NonNull<bindings::pmd_t>,
+    mm: &'g Mm,
+}
+
+impl<'g> PmdPtr<'g> {
+    /// The PMD entry for `addr`, if the upper levels exist (`mm_find_pmd()`).
+    ///
+    /// `addr` must lie in one of `vmas`' VMAs; else `None`.
+    pub(crate) fn find(vmas: &'g MoveVmas<'_>, addr: u64) -> Option<Self> {
+        if !vmas.dst().contains(addr) && !vmas.src().contains(addr) {
+            return None;
+        }
+        // SAFETY: `addr` is in a read-locked VMA of the mm, whose upper page-table levels
+        // cannot be freed meanwhile; the walk only reads them.
+        let pmd = NonNull::new(unsafe { c::pgmove_mm_find_pmd(vmas.mm().as_ptr(), addr as _) })?;
+        // INVARIANT: `addr` is in a VMA locked for `'g`.
+        Some(Self { pmd, mm: vmas.mm() })
+    }
+
+    /// The PMD entry for `addr`, allocating the upper levels (`ENOMEM` if that fails).
+    ///
+    /// `addr` must lie in one of `vmas`' VMAs; else `EINVAL`.
+    pub(crate) fn alloc(vmas: &'g MoveVmas<'_>, addr: u64) -> Result<Self> {
+        if !vmas.dst().contains(addr) && !vmas.src().contains(addr) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `addr` is in a read-locked VMA; allocating page-table levels under a VMA
+        // read lock is what page faults do.
+        let pmd = NonNull::new(unsafe { c::pgmove_mm_alloc_pmd(vmas.mm().as_ptr(), addr as _) })
+            .ok_or(ENOMEM)?;
+        // INVARIANT: `addr` is in a VMA locked for `'g`.
+        Ok(Self { pmd, mm: vmas.mm() })
+    }
+
+    /// `pmdp_get_lockless()`.
+    pub(crate) fn get_lockless(&self) -> PmdVal {
+        // SAFETY: `pmd` is valid (type invariant); the read is designed to race.
+        PmdVal(unsafe { c::pgmove_pmdp_get_lockless(self.pmd.as_ptr()) })
+    }
+
+    /// `pmdp_get()`: a racy read, for a first look.
+    pub(crate) fn get(&self) -> PmdVal {
+        // SAFETY: as in `get_lockless`.
+        PmdVal(unsafe { c::pgmove_pmdp_get(self.pmd.as_ptr()) })
+    }
+
+    /// `pte_alloc()`: installs an empty PTE table if the entry is none (`ENOMEM`).
+    pub(crate) fn alloc_pte_table(&self) -> Result {
+        // SAFETY: `pmd` is a valid entry of `mm` (type invariant); `__pte_alloc()` takes the
+        // PMD lock and rechecks before installing.
+        match unsafe { c::pgmove_pte_alloc(self.mm.as_ptr(), self.pmd.as_ptr()) } {
+            0 => Ok(()),
+            _ => Err(ENOMEM),
+        }
+    }
+
+    /// `pmd_trans_huge_lock()`: the PMD lock, if the entry is a huge or swap PMD.
+    pub(crate) fn lock_huge<'t>(
+        &'t self,
+        vma: &'t Vma,
+        _mb: &'t MayBlock,
+    ) -> Option<HugePmdLock<'t>> {
+        // SAFETY: `pmd` is valid and `vma` covers it; returns the lock held, or NULL.
+        let ptl = NonNull::new(unsafe {
+            c::pgmove_pmd_trans_huge_lock(self.pmd.as_ptr(), vma.as_ptr())
+        })?;
+        // INVARIANT: the lock returned is held and is `pmd`'s.
+        Some(HugePmdLock {
+            pmd: self,
+            ptl,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// `split_huge_pmd()`: splits a huge PMD into a PTE table (a no-op if it is not huge).
+    pub(crate) fn split_huge(&self, vma: &Vma, addr: u64, _mb: &mut MayBlock) {
+        // SAFETY: `pmd` is valid, `vma` (read-locked) covers `addr`; the split takes its own
+        // locks and may sleep, which `&mut MayBlock` allows.
+        unsafe { c::pgmove_split_huge_pmd(vma.as_ptr(), self.pmd.as_ptr(), addr as _) };
+    }
+
+    /// Maps the PTE table and finds the entry for `addr`; `None` if the PMD no longer points
+    /// to a PTE table (it became none or huge). The PMD value it mapped from is recorded.
+    pub(crate) fn map_pte<'t>(&'t self, addr: u64, _mb: &'t MayBlock) -> Option<PteMap<'t>> {
+        let mut pmdval = bindings::pmd_t { pmd: 0 };
+        // SAFETY: `pmd` is valid; `__pte_offset_map()` takes the RCU read lock and returns
+        // NULL (having dropped it) if there is no PTE table.
+        let pte = NonNull::new(unsafe {
+            c::__pte_offset_map(self.pmd.as_ptr(), addr as _, &mut pmdval)
+        })?;
+        // SAFETY: `pmdval` is the PMD value the table was mapped from, as `pte_lockptr()`
+        // expects (this is 6.14's `pte_offset_map_rw_nolock()`).
+        let ptl = unsafe { c::pgmove_pte_lockptr(self.mm.as_ptr(), &mut pmdval) };
+        // INVARIANT: mapped (RCU read lock held) until `Drop` calls `pte_unmap()`.
+        Some(PteMap {
+            pte,
+            ptl: NonNull::new(ptl)?,
+            pmd: self,
+            pmdval: PmdVal(pmdval),
+            _mb: PhantomData,
+        })
+    }
+
+    /// `migration_entry_wait()`: waits until the migration entry at `addr` is gone.
+    pub(crate) fn wait_migration_pte(&self, addr: u64, _mb: &mut MayBlock) {
+        // SAFETY: `pmd` is valid; the function maps and locks the table itself and sleeps,
+        // which `&mut MayBlock` allows.
+        unsafe { c::migration_entry_wait(self.mm.as_ptr(), self.pmd.as_ptr(), addr as _) };
+    }
+
+    /// `pmd_migration_entry_wait()`: waits until the PMD migration entry is gone.
+    ///
+    /// (6.12's `move_pages_huge_pmd()` passes a stack copy of the entry here, whose lock is
+    /// looked up from the stack address; this passes the entry itself.)
+    pub(crate) fn wait_migration_pmd(&self, _mb: &mut MayBlock) {
+        // SAFETY: `pmd` is the real entry (type invariant); the function locks and sleeps.
+        unsafe { c::pmd_migration_entry_wait(self.mm.as_ptr(), self.pmd.as_ptr()) };
+    }
+
+    fn lockptr(&self) -> NonNull<bindings::spinlock_t> {
+        // SAFETY: `pmd` is a valid entry of `mm`.
+        let ptl = unsafe { c::pgmove_pmd_lockptr(self.mm.as_ptr(), self.pmd.as_ptr()) };
+        NonNull::new(ptl).expect("pmd_lockptr() is never NULL")
+    }
+}
+
+/// The PMD lock of a huge or swap PMD, from [`PmdPtr::lock_huge`].
+///
+/// # Invariants
+///
+/// `ptl` is `pmd`'s lock and is held by us until `Drop`.
+pub(crate) struct HugePmdLock<'t> {
+    pmd: &'t PmdPtr<'t>,
+    ptl: NonNull<bindings::spinlock_t>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl HugePmdLock<'_> {
+    /// The entry's value.
+    pub(crate) fn get(&self) -> PmdVal {
+        self.pmd.get()
+    }
+
+    /// The folio a present huge PMD maps (a PMD migration entry maps none).
+    pub(crate) fn folio(&self) -> Option<&Folio> {
+        let val = self.get();
+        if !val.is_present() {
+            return None;
+        }
+        // SAFETY: the entry is present and we hold its lock, so the folio it maps stays
+        // mapped (and allocated) while `self` is borrowed.
+        Some(unsafe { Folio::from_raw(c::pgmove_pmd_folio(val.0)) })
+    }
+}
+
+impl Drop for HugePmdLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: held by us (type invariant).
+        unsafe { c::pgmove_spin_unlock(self.ptl.as_ptr()) };
+    }
+}
+
+/// A mapped PTE table, positioned at one entry.
+///
+/// # Invariants
+///
+/// `pte` was returned by `__pte_offset_map()` for `pmd`, whose value then was `pmdval`, and
+/// is unmapped by `Drop`; `ptl` is that table's lock. The RCU read lock is held meanwhile.
+pub(crate) struct PteMap<'t> {
+    pte: NonNull<bindings::pte_t>,
+    ptl: NonNull<bindings::spinlock_t>,
+    pmd: &'t PmdPtr<'t>,
+    pmdval: PmdVal,
+    _mb: PhantomData<&'t MayBlock>,
+}
+
+impl PteMap<'_> {
+    /// Reads the entry under its lock (a snapshot to decide on; recheck before acting).
+    pub(crate) fn read(&self) -> PteVal {
+        self.lock().get()
+    }
+
+    /// Takes the table's lock.
+    pub(crate) fn lock(&self) -> PteLock<'_> {
+        // SAFETY: `ptl` is the lock of a table that stays allocated while mapped.
+        unsafe { c::pgmove_spin_lock(self.ptl.as_ptr()) };
+        // INVARIANT: taken just above.
+        PteLock { map: self }
+    }
+
+    fn get(&self) -> PteVal {
+        // SAFETY: the table is mapped (type invariant).
+        PteVal(unsafe { c::pgmove_ptep_get(self.pte.as_ptr()) })
+    }
+
+    /// Whether the PMD still points to the table this map was made from.
+    fn pmd_unchanged(&self) -> bool {
+        self.pmd.get_lockless().same(self.pmdval)
+    }
+}
+
+impl Drop for PteMap<'_> {
+    fn drop(&mut self) {
+        // SAFETY: mapped by `__pte_offset_map()` (type invariant); unmapped once.
+        unsafe { c::pgmove_pte_unmap(self.pte.as_ptr()) };
+    }
+}
+
+/// The lock of one mapped PTE table.
+///
+/// # Invariants
+///
+/// `map.ptl` is held by us until `Drop`.
+pub(crate) struct PteLock<'m> {
+    map: &'m PteMap<'m>,
+}
+
+impl PteLock<'_> {
+    /// The entry's value, stable while the lock is held.
+    pub(crate) fn get(&self) -> PteVal {
+        self.map.get()
+    }
+
+    /// `vm_normal_folio()`: the folio the (present) entry `pte` of `vma` at `addr` maps, or
+    /// `None` for a special mapping. `pte` must be the current value (checked).
+    pub(crate) fn normal_folio(&self, vma: &Vma, addr: u64, pte: PteVal) -> Option<&Folio> {
+        let cur = self.get();
+        if !cur.same(pte) || !cur.is_present() {
+            return None;
+        }
+        // SAFETY: `cur` is the present entry at `addr` of `vma`, read under the PTE lock.
+        let folio = unsafe { c::vm_normal_folio(vma.as_ptr(), addr as _, cur.0) };
+        if folio.is_null() {
+            return None;
+        }
+        // SAFETY: the folio is mapped by an entry we hold locked, so it cannot be freed
+        // while `self` is borrowed.
+        Some(unsafe { Folio::from_raw(folio) })
+    }
+}
+
+impl Drop for PteLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: held by us (type invariant).
+        unsafe { c::pgmove_spin_unlock(self.map.ptl.as_ptr()) };
+    }
+}
+
+/// Takes two page-table locks in address order (once if they are the same lock).
+fn double_lock(a: NonNull<bindings::spinlock_t>, b: NonNull<bindings::spinlock_t>) {
+    let (first, second) = if a.as_ptr() > b.as_ptr() {
+        (b, a)
+    } else {
+        (a, b)
+    };
+    // SAFETY: both are page-table locks of tables the callers keep allocated.
+    unsafe { c::pgmove_spin_lock(first.as_ptr()) };
+    if first != second {
+        // SAFETY: as above; the second lock of the same class, in address order.
+        unsafe { c::pgmove_spin_lock_nested(second.as_ptr()) };
+    }
+}
+
+/// Releases what [`double_lock`] took.
+fn double_unlock(a: NonNull<bindings::spinlock_t>, b: NonNull<bindings::spinlock_t>) {
+    // SAFETY: both (or the one shared) are held by the caller.
+    unsafe { c::pgmove_spin_unlock(a.as_ptr()) };
+    if a != b {
+        // SAFETY: as above.
+        unsafe { c::pgmove_spin_unlock(b.as_ptr()) };
+    }
+}
+
+/// The locks of a destination and a source PTE table, held together.
+///
+/// # Invariants
+///
+/// `dst.ptl` and `src.ptl` are held by us (once if equal) until `Drop`.
+pub(crate) struct PtePairLock<'m> {
+    dst: &'m PteMap<'m>,
+    src: &'m PteMap<'m>,
+}
+
+impl<'m> PtePairLock<'m> {
+    /// `double_pt_lock()`.
+    pub(crate) fn lock(dst: &'m PteMap<'m>, src: &'m PteMap<'m>) -> Self {
+        double_lock(dst.ptl, src.ptl);
+        // INVARIANT: both taken just above.
+        Self { dst, src }
+    }
+
+    /// Whether the source still holds `src`, the destination `dst`, and the destination PMD
+    /// still points to the table that was mapped (else the table may have been detached and
+    /// an entry written into it would be lost).
+    fn stable(&self, dst: PteVal, src: PteVal) -> bool {
+        self.src.get().same(src) && self.dst.get().same(dst) && self.dst.pmd_unchanged()
+    }
+
+    /// Moves the present anonymous page mapped at `src_addr` to `dst_addr`, as
+    /// `move_present_pte()`: `EAGAIN` if either entry (or the destination PMD) changed
+    /// since `dst`/`src` were read, `EBUSY` if the folio is large, shared or maybe pinned.
+    /// `folio` must be the folio `src` maps (checked), locked; `_anon_vma` its anon_vma,
+    /// write-locked.
+    pub(crate) fn move_present(
+        &mut self,
+        vmas: &MoveVmas<'_>,
+        dst_addr: u64,
+        src_addr: u64,
+        dst: PteVal,
+        src: PteVal,
+        folio: &mut LockedFolio,
+        _anon_vma: &LockedAnonVma,
+    ) -> Result {
+        if !self.stable(dst, src) || !dst.is_none() {
+            return Err(EAGAIN);
+        }
+        if folio.is_large() || folio.maybe_dma_pinned() || !folio.is_anon_exclusive() {
+            return Err(EBUSY);
+        }
+        // SAFETY: `src` is the current, present entry at `src_addr` (checked under the lock).
+        let mapped = unsafe { c::vm_normal_folio(vmas.src().as_ptr(), src_addr as _, src.0) };
+        if mapped != folio.as_ptr() || !folio.is_anon() {
+            return Err(EAGAIN);
+        }
+        let (mm, src_pte, dst_pte) = (
+            vmas.mm().as_ptr(),
+            self.src.pte.as_ptr(),
+            self.dst.pte.as_ptr(),
+        );
+        // SAFETY: we hold the source table's lock; the entry maps `folio`.
+        let old = unsafe { c::ptep_clear_flush(vmas.src().as_ptr(), src_addr as _, src_pte) };
+        if folio.maybe_dma_pinned() {
+            // Pinned by GUP-fast before the flush: put the entry back and fail.
+            // SAFETY: restores the entry cleared above, under the same lock.
+            unsafe { c::pgmove_set_pte_at(mm, src_addr as _, src_pte, old) };
+            return Err(EBUSY);
+        }
+        folio.move_anon_rmap(vmas.dst(), dst_addr);
+        // SAFETY: reads the dirty bit of the cleared value.
+        let dirty = unsafe { c::pgmove_pte_dirty(old) };
+        // SAFETY: builds the destination entry for the (locked, exclusive) folio; writes it
+        // into the destination slot, which is none and locked, whose PMD is unchanged.
+        unsafe {
+            let new = c::pgmove_mk_moved_pte(folio.as_ptr(), vmas.dst().as_ptr(), dirty);
+            c::pgmove_set_pte_at(mm, dst_addr as _, dst_pte, new);
+        }
+        Ok(())
+    }
+
+    /// Moves a mapping of the shared zero page, as `move_zeropage_pte()`: `EAGAIN` if the
+    /// entries changed or `src` is not the zero page.
+    pub(crate) fn move_zero(
+        &mut self,
+        vmas: &MoveVmas<'_>,
+        dst_addr: u64,
+        src_addr: u64,
+        dst: PteVal,
+        src: PteVal,
+    ) -> Result {
+        if !self.stable(dst, src) || !dst.is_none() || !src.is_present() || !src.is_zero_page() {
+            return Err(EAGAIN);
+        }
+        // SAFETY: we hold both locks; the source maps the zero page (no folio, no rmap) and
+        // the destination slot is none in a table still linked from its PMD.
+        unsafe {
+            let zero = c::pgmove_mk_zero_pte(dst_addr as _, vmas.dst().as_ptr());
+            c::ptep_clear_flush(vmas.src().as_ptr(), src_addr as _, self.src.pte.as_ptr());
+            c::pgmove_set_pte_at(
+                vmas.mm().as_ptr(),
+                dst_addr as _,
+                self.dst.pte.as_ptr(),
+                zero,
+            );
+        }
+        Ok(())
+    }
+
+    /// Moves an exclusive swap entry, as `move_swap_pte()`: `EAGAIN` if the entries changed,
+    /// if `cache` is no longer the swap-cache folio of the entry, or (without `cache`) if a
+    /// folio entered the swap cache meanwhile. `EBUSY` if the entry is not exclusive.
+    pub(crate) fn move_swap(
+        &mut self,
+        vmas: &MoveVmas<'_>,
+        dst_addr: u64,
+        src_addr: u64,
+        dst: PteVal,
+        src: PteVal,
+        si: &SwapDevice,
+        cache: Option<&mut LockedFolio>,
+    ) -> Result {
+        let SwapPte::Swap { entry, exclusive } = src.swap() else {
+            return Err(EAGAIN);
+        };
+        if !exclusive {
+            return Err(EBUSY);
+        }
+        if src.is_present() || !self.stable(dst, src) || !dst.is_none() {
+            return Err(EAGAIN);
+        }
+        match cache {
+            // The folio stays in the swap cache: a swap-in at the destination will find it
+            // there, so its rmap must already name the destination.
+            // (A folio read ahead into the swap cache was never mapped and has no anon
+            // mapping yet; it gets the destination's, as in `move_swap_pte()`.)
+            Some(folio) => {
+                if !folio.is_swap_cache_of(entry) {
+                    return Err(EAGAIN);
+                }
+                folio.move_anon_rmap(vmas.dst(), dst_addr);
+            }
+            // A folio may have entered the swap cache since we looked: the PTE lock we hold
+            // orders us after the swap_map update (see `move_swap_pte()`).
+            None => {
+                if si.has_cache(entry) {
+                    return Err(EAGAIN);
+                }
+            }
+        }
+        let mm = vmas.mm().as_ptr();
+        // SAFETY: we hold both locks; the source is this exclusive swap entry, the
+        // destination slot is none in a table still linked from its PMD. A swap entry is not
+        // cached by any TLB, so no flush is needed.
+        unsafe {
+            let old = c::pgmove_ptep_get_and_clear(mm, src_addr as _, self.src.pte.as_ptr());
+            let new = c::pgmove_pte_swp_mksoft_dirty(old);
+            c::pgmove_set_pte_at(mm, dst_addr as _, self.dst.pte.as_ptr(), new);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PtePairLock<'_> {
+    fn drop(&mut self) {
+        // INVARIANT upheld: releases exactly what `lock` took.
+        double_unlock(self.dst.ptl, self.src.ptl);
+    }
+}
+
+/// The locks of a destination and a source PMD, held together, for a whole-PMD move.
+///
+/// # Invariants
+///
+/// The PMD locks of `dst` and `src` are held by us (once if equal) until `Drop`.
+pub(crate) struct PmdPairLock<'p> {
+    dst: &'p PmdPtr<'p>,
+    src: &'p PmdPtr<'p>,
+    _mb: PhantomData<&'p MayBlock>,
+}
+
+impl<'p> PmdPairLock<'p> {
+    /// Takes both PMD locks in address order.
+    pub(crate) fn lock(dst: &'p PmdPtr<'p>, src: &'p PmdPtr<'p>, _mb: &'p MayBlock) -> Self {
+        double_lock(dst.lockptr(), src.lockptr());
+        // INVARIANT: both taken just above.
+        Self {
+            dst,
+            src,
+            _mb: PhantomData,
+        }
+    }
+
+    /// Moves the huge PMD at `src_addr` to `dst_addr`, as `move_pages_huge_pmd()` does under
+    /// its locks: `EAGAIN` if either PMD changed since `dst`/`src` were read, `EBUSY` if the
+    /// folio is shared or maybe pinned. `folio` is the THP `src` maps (checked), locked,
+    /// with its anon_vma write-locked; `None` for the huge zero page (checked).
+    pub(crate) fn move_huge(
+        &mut self,
+        vmas: &MoveVmas<'_>,
+        dst_addr: u64,
+        src_addr: u64,
+        dst: PmdVal,
+        src: PmdVal,
+        folio: Option<(&mut LockedFolio, &LockedAnonVma)>,
+    ) -> Result {
+        if !self.src.get().same(src) || !self.dst.get().same(dst) || !dst.is_none() {
+            return Err(EAGAIN);
+        }
+        if !src.is_trans_huge() {
+            return Err(EAGAIN);
+        }
+        let (mm, src_pmd, dst_pmd) = (
+            vmas.mm().as_ptr(),
+            self.src.pmd.as_ptr(),
+            self.dst.pmd.as_ptr(),
+        );
+        let new = match folio {
+            Some((folio, _anon_vma)) => {
+                // SAFETY: `src` is present and huge (checked under the lock).
+                if unsafe { c::pgmove_pmd_folio(src.0) } != folio.as_ptr() {
+                    return Err(EAGAIN);
+                }
+                if folio.maybe_dma_pinned() || !folio.is_anon_exclusive() {
+                    return Err(EBUSY);
+                }
+                if !folio.is_head() || !folio.is_anon() {
+                    return Err(EBUSY);
+                }
+                // SAFETY: we hold the source PMD lock; the entry maps `folio`.
+                let old = unsafe {
+                    c::pmdp_huge_clear_flush(vmas.src().as_ptr(), src_addr as _, src_pmd)
+                };
+                if folio.maybe_dma_pinned() {
+                    // SAFETY: restores the entry cleared above, under the same lock.
+                    unsafe { c::pgmove_set_pmd_at(mm, src_addr as _, src_pmd, old) };
+                    return Err(EBUSY);
+                }
+                folio.move_anon_rmap(vmas.dst(), dst_addr);
+                // SAFETY: builds a huge PMD for the folio's head page with the destination's
+                // protection, dirty and writable as `move_pages_huge_pmd()` (and mremap) do.
+                unsafe {
+                    let head = c::pgmove_folio_page(folio.as_ptr());
+                    c::pgmove_mk_huge_pmd(head, vmas.dst().as_ptr(), true)
+                }
+            }
+            None => {
+                if !src.is_huge_zero() {
+                    return Err(EAGAIN);
+                }
+                // SAFETY: we hold the source PMD lock; the entry maps the huge zero page,
+                // which has no rmap to rewrite.
+                unsafe {
+                    let old = c::pmdp_huge_clear_flush(vmas.src().as_ptr(), src_addr as _, src_pmd);
+                    c::pgmove_mk_huge_pmd(c::pgmove_pmd_page(old), vmas.dst().as_ptr(), false)
+                }
+            }
+        };
+        // SAFETY: both PMD locks are held; the destination is none (checked); the deposited
+        // PTE table that backs a later split of the huge PMD moves with it.
+        unsafe {
+            c::pgmove_set_pmd_at(mm, dst_addr as _, dst_pmd, new);
+            let table = c::pgtable_trans_huge_withdraw(mm, src_pmd);
+            c::pgtable_trans_huge_deposit(mm, dst_pmd, table);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PmdPairLock<'_> {
+    fn drop(&mut self) {
+        double_unlock(self.dst.lockptr(), self.src.lockptr());
+    }
+}

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! MOVE: move anonymous pages from one range of the caller's mm to another.
+//!
+//! The semantics are UFFDIO_MOVE's in 6.12.117 (mm/userfaultfd.c `move_pages()`,
+//! `move_pages_pte()`, mm/huge_memory.c `move_pages_huge_pmd()`), except that the
+//! destination needs no userfaultfd registration; Documentation/move.rst has the table of
+//! cases and errnos and the locking protocol. Pages are processed in ascending address
+//! order, one PTE (or one whole PMD-mapped THP) at a time; `EAGAIN` from a step means
+//! "something changed under us, look again" and is retried at once.
+//!
+//! Everything here is safe Rust over the `mm` layer: it decides what to do with an entry and
+//! asks `mm` to do it, and `mm` rechecks under the page-table locks.
+
+use crate::c;
+use crate::mm::{
+    folio::{AnonVmaRef, FolioRef, LockedAnonVma, LockedFolio},
+    notifier,
+    pgtable::{PmdPairLock, PmdPtr, PmdVal, PtePairLock, PteVal, SwapPte},
+    swap::SwapDevice,
+    vma::MoveVmas,
+    MayBlock, Mm,
+};
+use kernel::prelude::*;
+
+const PAGE_SIZE: u64 = c::PGMOVE_PAGE_SIZE as u64;
+const PMD_SIZE: u64 = c::PGMOVE_PMD_SIZE as u64;
+
+/// A validated MOVE request.
+pub(crate) struct MoveRequest {
+    pub(crate) dst: u64,
+    pub(crate) src: u64,
+    pub(crate) len: u64,
+    /// `PGMOVE_MOVE_ALLOW_SRC_HOLES`: a source hole counts as moved instead of `ENOENT`.
+    pub(crate) allow_src_holes: bool,
+}
+
+/// What a MOVE did: the bytes moved, and the error that stopped it, if any.
+pub(crate) struct MoveOutcome {
+    pub(crate) moved: u64,
+    pub(crate) error: Option<Error>,
+}
+
+/// UFFDIO_MOVE's `validate_range()` for one of the two ranges: page aligned, non-empty,
+/// inside the user address space, not wrapping.
+pub(crate) fn validate_range(mm: &Mm, start: u64, len: u64) -> Result {
+    let task_size = mm.task_size();
+    if start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
+        return Err(EINVAL);
+    }
+    if start >= task_size || len > task_size - start || start.checked_add(len).is_none() {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Moves `req.len` bytes from `req.src` to `req.dst` in `mm` (the caller's own).
+pub(crate) fn move_pages(mm: &Mm, req: &MoveRequest, mb: &mut MayBlock) -> MoveOutcome {
+    let vmas = match MoveVmas::lock(mm, req.dst, req.src) {
+        Ok(vmas) => vmas,
+        Err(e) => {
+            return MoveOutcome {
+                moved: 0,
+                error: Some(e),
+            }
+        }
+    };
+    if let Err(e) = check_vmas(&vmas, req) {
+        return MoveOutcome {
+            moved: 0,
+            error: Some(e),
+        };
+    }
+    let src_end = req.src + req.len;
+    let (mut src_addr, mut dst_addr, mut moved) = (req.src, req.dst, 0u64);
+    let mut error = None;
+    while src_addr < src_end {
+        let step = move_step(&vmas, dst_addr, src_addr, src_end, req.allow_src_holes, mb);
+        mb.cond_resched();
+        if mb.fatal_signal_pending() {
+            // Do not override a real error.
+            error = Some(match step {
+                Ok(_) | Err(EAGAIN) => EINTR,
+                Err(e) => e,
+            });
+            break;
+        }
+        match step {
+            Ok(size) => {
+                src_addr += size;
+                dst_addr += size;
+                moved += size;
+            }
+            Err(EAGAIN) => continue,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    MoveOutcome { moved, error }
+}
+
+/// UFFDIO_MOVE's checks of the two VMAs (`move_pages()` and `validate_move_areas()`),
+/// minus the one that the destination be registered with the userfaultfd.
+fn check_vmas(vmas: &MoveVmas<'_>, req: &MoveRequest) -> Result {
+    let (src, dst) = (vmas.src(), vmas.dst());
+    let shared = c::PGMOVE_VM_SHARED as u64;
+    if src.flags() & shared != 0 || req.src + req.len > src.end() {
+        return Err(EINVAL);
+    }
+    if dst.flags() & shared != 0 || req.dst + req.len > dst.end() {
+        return Err(EINVAL);
+    }
+    // The same access flags, protection and mlock state on both sides.
+    let access = c::PGMOVE_VM_ACCESS_FLAGS as u64;
+    if src.flags() & access != dst.flags() & access || src.page_prot() != dst.page_prot() {
+        return Err(EINVAL);
+    }
+    let locked = c::PGMOVE_VM_LOCKED as u64;
+    if src.flags() & locked != dst.flags() & locked {
+        return Err(EINVAL);
+    }
+    // Writable VMAs only (the access flags are equal, so the source tells for both).
+    if src.flags() & c::PGMOVE_VM_WRITE as u64 == 0 {
+        return Err(EINVAL);
+    }
+    let unmovable = c::PGMOVE_VM_UNMOVABLE as u64;
+    if src.flags() & unmovable != 0 || dst.flags() & unmovable != 0 {
+        return Err(EINVAL);
+    }
+    if !src.is_anonymous() || !dst.is_anonymous() {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Whether moving the huge PMD at `src_addr` would need a split first: both ends must be
+/// PMD aligned and the rest of the request at least one PMD.
+fn move_splits_huge_pmd(dst_addr: u64, src_addr: u64, src_end: u64) -> bool {
+    src_addr % PMD_SIZE != 0 || dst_addr % PMD_SIZE != 0 || src_end - src_addr < PMD_SIZE
+}
+
+/// One step of the loop: moves the entry at `src_addr`; returns the bytes it covered
+/// (a page, a PMD, or 0 when it only split a huge PMD and the step must be redone).
+fn move_step(
+    vmas: &MoveVmas<'_>,
+    dst_addr: u64,
+    src_addr: u64,
+    src_end: u64,
+    allow_src_holes: bool,
+    mb: &mut MayBlock,
+) -> Result<u64> {
+    let src_pmd = match PmdPtr::find(vmas, src_addr) {
+        Some(pmd) => pmd,
+        None if !allow_src_holes => return Err(ENOENT),
+        None => PmdPtr::alloc(vmas, src_addr)?,
+    };
+    let dst_pmd = PmdPtr::alloc(vmas, dst_addr)?;
+    let dst_pmdval = dst_pmd.get_lockless();
+    // Never overwrite a huge destination; if one appears later the rechecks catch it.
+    if dst_pmdval.is_trans_huge() {
+        return Err(EEXIST);
+    }
+    match huge_pmd_step(vmas, &src_pmd, dst_pmdval, dst_addr, src_addr, src_end, mb) {
+        HugeStep::NotHuge => {}
+        HugeStep::Fail(e) => return Err(e),
+        HugeStep::Split => {
+            src_pmd.split_huge(vmas.src(), src_addr, mb);
+            // The PTE path splits the folio itself.
+            return Ok(0);
+        }
+        HugeStep::WaitMigration => {
+            src_pmd.wait_migration_pmd(mb);
+            return Err(EAGAIN);
+        }
+        HugeStep::Move { src_pmdval, folio } => {
+            return move_huge_pmd(
+                vmas, &dst_pmd, &src_pmd, dst_pmdval, src_pmdval, folio, dst_addr, src_addr, mb,
+            )
+            .map(|()| PMD_SIZE);
+        }
+    }
+    if src_pmd.get().is_none() {
+        if !allow_src_holes {
+            return Err(ENOENT);
+        }
+        src_pmd.alloc_pte_table()?;
+    }
+    dst_pmd.alloc_pte_table()?;
+    move_pte(
+        vmas,
+        &dst_pmd,
+        &src_pmd,
+        dst_addr,
+        src_addr,
+        allow_src_holes,
+        mb,
+    )
+    .map(|()| PAGE_SIZE)
+}
+
+/// What to do with a source PMD, decided under its lock (which no sleeping may happen under).
+enum HugeStep {
+    /// Not a huge or swap PMD: take the PTE path.
+    NotHuge,
+    Fail(Error),
+    /// Split it into a PTE table first (and redo the step).
+    Split,
+    /// A PMD migration entry: wait for it to go, then retry.
+    WaitMigration,
+    /// Move it whole; `folio` is the THP (with a reference), `None` for the huge zero page.
+    Move {
+        src_pmdval: PmdVal,
+        folio: Option<FolioRef>,
+    },
+}
+
+/// Looks at the source PMD under its lock, as `move_pages()` and the start of
+/// `move_pages_huge_pmd()` do.
+fn huge_pmd_step(
+    vmas: &MoveVmas<'_>,
+    src_pmd: &PmdPtr<'_>,
+    dst_pmdval: PmdVal,
+    dst_addr: u64,
+    src_addr: u64,
+    src_end: u64,
+    mb: &MayBlock,
+) -> HugeStep {
+    let Some(huge) = src_pmd.lock_huge(vmas.src(), mb) else {
+        return HugeStep::NotHuge;
+    };
+    let src_pmdval = huge.get();
+    if src_pmdval.is_devmap() {
+        return HugeStep::Fail(ENOENT);
+    }
+    if move_splits_huge_pmd(dst_addr, src_addr, src_end) || !dst_pmdval.is_none() {
+        // A PMD migration entry maps no folio (6.12 once passed it to pmd_folio()); the
+        // huge zero page is never exclusive (6.12 once treated it as an anon folio).
+        if let Some(folio) = huge.folio() {
+            if !folio.is_huge_zero() && !folio.is_anon_exclusive() {
+                return HugeStep::Fail(EBUSY);
+            }
+        }
+        return HugeStep::Split;
+    }
+    if !src_pmdval.is_trans_huge() {
+        if src_pmdval.is_migration_entry() {
+            return HugeStep::WaitMigration;
+        }
+        return HugeStep::Fail(ENOENT);
+    }
+    if src_pmdval.is_huge_zero() {
+        return HugeStep::Move {
+            src_pmdval,
+            folio: None,
+        };
+    }
+    match huge.folio() {
+        Some(folio) if folio.is_anon_exclusive() => HugeStep::Move {
+            src_pmdval,
+            folio: Some(folio.get()),
+        },
+        Some(_) => HugeStep::Fail(EBUSY),
+        None => HugeStep::Fail(EAGAIN),
+    }
+}
+
+/// Moves a whole PMD-mapped THP (or the huge zero page), as `move_pages_huge_pmd()`; the
+/// destination PMD was none when looked at.
+#[allow(clippy::too_many_arguments)]
+fn move_huge_pmd(
+    vmas: &MoveVmas<'_>,
+    dst_pmd: &PmdPtr<'_>,
+    src_pmd: &PmdPtr<'_>,
+    dst_pmdval: PmdVal,
+    src_pmdval: PmdVal,
+    folio: Option<FolioRef>,
+    dst_addr: u64,
+    src_addr: u64,
+    mb: &mut MayBlock,
+) -> Result {
+    notifier::invalidate(vmas.mm(), src_addr, src_addr + PMD_SIZE, || {
+        let mut locked: Option<LockedFolio> = None;
+        let mut anon_vma: Option<LockedAnonVma> = None;
+        if let Some(folio) = folio {
+            let folio = locked.insert(folio.lock(mb));
+            // split_huge_page() walks the anon_vma chain without the folio lock: keep it
+            // out with the anon_vma lock.
+            let av = folio.anon_vma().ok_or(EAGAIN)?;
+            anon_vma = Some(av.lock_write(mb));
+        }
+        let mut pair = PmdPairLock::lock(dst_pmd, src_pmd, mb);
+        let folio = match (locked.as_mut(), anon_vma.as_ref()) {
+            (Some(f), Some(a)) => Some((f, a)),
+            _ => None,
+        };
+        pair.move_huge(vmas, dst_addr, src_addr, dst_pmdval, src_pmdval, folio)
+    })
+}
+
+/// What one attempt at moving a PTE ended with: a result, or a lock to wait for (which
+/// must happen with no PTE table mapped) before the next attempt.
+enum Attempt {
+    Done(Result),
+    LockFolio(FolioRef),
+    LockAnonVma(AnonVmaRef),
+    SplitFolio,
+    WaitMigration,
+}
+
+/// Moves the PTE at `src_addr` to `dst_addr`, as `move_pages_pte()`.
+fn move_pte(
+    vmas: &MoveVmas<'_>,
+    dst_pmd: &PmdPtr<'_>,
+    src_pmd: &PmdPtr<'_>,
+    dst_addr: u64,
+    src_addr: u64,
+    allow_src_holes: bool,
+    mb: &mut MayBlock,
+) -> Result {
+    notifier::invalidate(vmas.mm(), src_addr, src_addr + PAGE_SIZE, || {
+        // Declared in lock order, so they are released in reverse (anon_vma, then folio).
+        let mut folio = LockedSource::default();
+        let mut anon_vma: Option<LockedAnonVma> = None;
+        loop {
+            let attempt = try_move_pte(
+                vmas,
+                dst_pmd,
+                src_pmd,
+                dst_addr,
+                src_addr,
+                allow_src_holes,
+                &mut folio,
+                &mut anon_vma,
+                mb,
+            );
+            match attempt {
+                Attempt::Done(res) => return res,
+                Attempt::LockFolio(f) => folio.folio = Some(f.lock(mb)),
+                Attempt::LockAnonVma(av) => anon_vma = Some(av.lock_write(mb)),
+                Attempt::SplitFolio => {
+                    // split_folio() can sleep; then the folio must be looked up again.
+                    let mut large = folio.folio.take().ok_or(EAGAIN)?;
+                    folio.pte = None;
+                    large.split(mb)?;
+                }
+                Attempt::WaitMigration => {
+                    src_pmd.wait_migration_pte(src_addr, mb);
+                    return Err(EAGAIN);
+                }
+            }
+        }
+    })
+}
+
+/// The source folio held across attempts, with the PTE it was found through.
+#[derive(Default)]
+struct LockedSource {
+    folio: Option<LockedFolio>,
+    pte: Option<PteVal>,
+}
+
+/// One attempt of [`move_pte`], with both PTE tables mapped (no sleeping).
+#[allow(clippy::too_many_arguments)]
+fn try_move_pte(
+    vmas: &MoveVmas<'_>,
+    dst_pmd: &PmdPtr<'_>,
+    src_pmd: &PmdPtr<'_>,
+    dst_addr: u64,
+    src_addr: u64,
+    allow_src_holes: bool,
+    src: &mut LockedSource,
+    anon_vma: &mut Option<LockedAnonVma>,
+    mb: &MayBlock,
+) -> Attempt {
+    use Attempt::*;
+    // A huge PMD may have appeared (or the table gone) since the caller looked: retry.
+    let Some(dst_map) = dst_pmd.map_pte(dst_addr, mb) else {
+        return Done(Err(EAGAIN));
+    };
+    let Some(src_map) = src_pmd.map_pte(src_addr, mb) else {
+        return Done(Err(EAGAIN));
+    };
+    let orig_dst = dst_map.read();
+    if !orig_dst.is_none() {
+        return Done(Err(EEXIST));
+    }
+    let orig_src = src_map.read();
+    if orig_src.is_none() {
+        return Done(if allow_src_holes { Ok(()) } else { Err(ENOENT) });
+    }
+    // The entry changed since we locked its folio: start over.
+    if let Some(pte) = src.pte {
+        if !pte.same(orig_src) {
+            return Done(Err(EAGAIN));
+        }
+    }
+    if orig_src.is_present() {
+        if orig_src.is_zero_page() {
+            let mut pair = PtePairLock::lock(&dst_map, &src_map);
+            return Done(pair.move_zero(vmas, dst_addr, src_addr, orig_dst, orig_src));
+        }
+        if src.folio.is_none() {
+            let lock = src_map.lock();
+            if !lock.get().same(orig_src) {
+                return Done(Err(EAGAIN));
+            }
+            let folio = match lock.normal_folio(vmas.src(), src_addr, orig_src) {
+                Some(folio) if folio.is_anon_exclusive() => folio.get(),
+                _ => return Done(Err(EBUSY)),
+            };
+            src.pte = Some(orig_src);
+            match folio.try_lock() {
+                Ok(locked) => src.folio = Some(locked),
+                // Never wait with a raised refcount on a large folio: its split would fail
+                // and every mover would retry forever (a 6.12 stable fix).
+                Err(folio) if folio.is_large() => {
+                    src.pte = None;
+                    return Done(Err(EAGAIN));
+                }
+                Err(folio) => return LockFolio(folio),
+            }
+            drop(lock);
+            if !src.folio.as_ref().is_some_and(|f| f.is_anon()) {
+                return Done(Err(EBUSY));
+            }
+        }
+        let Some(folio) = src.folio.as_mut() else {
+            return Done(Err(EAGAIN));
+        };
+        if folio.is_large() {
+            return SplitFolio;
+        }
+        if anon_vma.is_none() {
+            // folio_referenced() walks the anon_vma chain without the folio lock.
+            let Some(av) = folio.anon_vma() else {
+                return Done(Err(EAGAIN));
+            };
+            match av.try_lock_write() {
+                Ok(locked) => *anon_vma = Some(locked),
+                Err(av) => return LockAnonVma(av),
+            }
+        }
+        let Some(av) = anon_vma.as_ref() else {
+            return Done(Err(EAGAIN));
+        };
+        let mut pair = PtePairLock::lock(&dst_map, &src_map);
+        return Done(pair.move_present(vmas, dst_addr, src_addr, orig_dst, orig_src, folio, av));
+    }
+    let entry = match orig_src.swap() {
+        SwapPte::Migration => return WaitMigration,
+        SwapPte::Other => return Done(Err(EFAULT)),
+        SwapPte::Swap {
+            exclusive: false, ..
+        } => return Done(Err(EBUSY)),
+        SwapPte::Swap { entry, .. } => entry,
+    };
+    let Some(si) = SwapDevice::get(entry) else {
+        return Done(Err(EAGAIN));
+    };
+    // A folio in the swap cache must have its rmap moved too: a swap-in at the destination
+    // would find it there.
+    if src.folio.is_none() {
+        if let Some(cached) = si.cache_folio(entry) {
+            if cached.is_large() {
+                return Done(Err(EBUSY));
+            }
+            src.pte = Some(orig_src);
+            match cached.try_lock() {
+                Ok(locked) => src.folio = Some(locked),
+                Err(cached) => return LockFolio(cached),
+            }
+        }
+    }
+    // The folio may have left the swap cache (and been reused) before we locked it.
+    if let Some(folio) = src.folio.as_ref() {
+        if !folio.is_swap_cache_of(entry) {
+            return Done(Err(EAGAIN));
+        }
+    }
+    let mut pair = PtePairLock::lock(&dst_map, &src_map);
+    Done(pair.move_swap(
+        vmas,
+        dst_addr,
+        src_addr,
+        orig_dst,
+        orig_src,
+        &si,
+        src.folio.as_mut(),
+    ))
+}
