@@ -54,7 +54,7 @@ static inline int uffd_open(void)
 
 	if (fd < 0)
 		return -1;
-	if (ioctl(fd, UFFDIO_API, &api) || !(api.ioctls & (1ULL << _UFFDIO_MOVE))) {
+	if (ioctl(fd, UFFDIO_API, &api) || !(api.features & UFFD_FEATURE_MOVE)) {
 		close(fd);
 		return -1;
 	}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Differential: every scenario runs twice on fresh mappings, once through the kernel's own
+ * UFFDIO_MOVE (destination registered with a userfaultfd) and once through
+ * PGMOVE_IOC_MOVE; both must give the same return, errno, `moved`, memory contents and
+ * PFNs (a move, never a copy).
+ *
+ * One deliberate difference: when the arguments are rejected before anything is looked at,
+ * UFFDIO_MOVE leaves `move` as it was, pgmove writes -errno (Documentation/move.rst).
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "move_util.h"
+
+#define NPAGES 16UL
+
+/* A scenario's mappings and request. */
+struct scen {
+	char *src, *dst;		/* the mappings (src may equal dst) */
+	unsigned long src_len, dst_len;	/* their lengths */
+	unsigned long from, to, len;	/* the request (addresses) */
+	unsigned long long pgflags;	/* PGMOVE_MOVE_* */
+	pid_t child;			/* a child sharing pages, killed at the end */
+	bool src_unmapped;		/* src was unmapped by the setup */
+};
+
+typedef void (*setup_fn)(struct scen *s);
+
+static void pair(struct scen *s, bool thp)
+{
+	unsigned long len = thp ? 2 * PMD : NPAGES * PAGE;
+
+	s->src = map_anon(len, thp, thp);
+	s->dst = map_anon(len, thp, thp);
+	s->src_len = s->dst_len = len;
+	s->from = (unsigned long)s->src;
+	s->to = (unsigned long)s->dst;
+	s->len = thp ? PMD : NPAGES * PAGE;
+}
+
+static void sc_plain(struct scen *s) { pair(s, false); fill_pages(s->src, s->len, 1); }
+static void sc_one(struct scen *s) { sc_plain(s); s->len = PAGE; }
+static void sc_misaligned(struct scen *s) { sc_plain(s); s->to += 8; }
+static void sc_zero_len(struct scen *s) { sc_plain(s); s->len = 0; }
+static void sc_wrap(struct scen *s) { sc_plain(s); s->len = -PAGE; }
+static void sc_unknown_flag(struct scen *s) { sc_plain(s); s->pgflags = 1ULL << 2; }
+static void sc_hole(struct scen *s) { sc_plain(s); madvise(s->src + 4 * PAGE, PAGE, MADV_DONTNEED); }
+static void sc_hole_allowed(struct scen *s) { sc_hole(s); s->pgflags = PGMOVE_MOVE_ALLOW_SRC_HOLES; }
+static void sc_untouched_allowed(struct scen *s) { pair(s, false); s->pgflags = PGMOVE_MOVE_ALLOW_SRC_HOLES; }
+static void sc_dst_busy_mid(struct scen *s) { sc_plain(s); s->dst[6 * PAGE] = 1; }
+static void sc_dst_busy_first(struct scen *s) { sc_plain(s); s->dst[0] = 1; }
+static void sc_prot(struct scen *s) { sc_plain(s); mprotect(s->dst, s->dst_len, PROT_READ); }
+static void sc_readonly(struct scen *s)
+{
+	sc_plain(s);
+	mprotect(s->dst, s->dst_len, PROT_READ);
+	mprotect(s->src, s->src_len, PROT_READ);
+}
+static void sc_mlock(struct scen *s) { sc_plain(s); syscall(__NR_mlock2, s->src, s->src_len, 1); }
+static void sc_across(struct scen *s) { sc_plain(s); mprotect(s->src + 8 * PAGE, PAGE, PROT_READ); }
+static void sc_src_unmapped(struct scen *s)
+{
+	sc_plain(s);
+	munmap(s->src, s->src_len);
+	s->src_unmapped = true;
+}
+static void sc_shared_src(struct scen *s)
+{
+	pair(s, false);
+	munmap(s->src, s->src_len);
+	s->src = mmap(NULL, s->src_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	s->from = (unsigned long)s->src;
+	fill_pages(s->src, s->len, 2);
+}
+static void sc_forked(struct scen *s)
+{
+	sc_plain(s);
+	s->child = fork();
+	if (!s->child) {
+		pause();
+		_exit(0);
+	}
+}
+static void sc_zero_pages(struct scen *s)
+{
+	pair(s, false);
+	for (unsigned long i = 0; i < s->len; i += PAGE)
+		(void)*(volatile char *)(s->src + i);
+}
+static void sc_swapped(struct scen *s) { sc_plain(s); page_out(s->src, s->len); }
+static void sc_swap_cached(struct scen *s)
+{
+	sc_swapped(s);
+	madvise(s->src, s->len, MADV_WILLNEED);
+	usleep(50000);
+}
+static void sc_thp(struct scen *s) { pair(s, true); fill_pages(s->src, s->len, 3); }
+static void sc_thp_misaligned(struct scen *s) { sc_thp(s); s->from += PAGE; s->to += PAGE; s->len -= 2 * PAGE; }
+static void sc_thp_short(struct scen *s) { sc_thp(s); s->len = PMD / 2; }
+static void sc_huge_zero(struct scen *s)
+{
+	pair(s, true);
+	(void)*(volatile char *)s->src;
+}
+static void sc_overlap_down(struct scen *s)
+{
+	s->src = s->dst = map_anon(NPAGES * PAGE, false, false);
+	s->src_len = NPAGES * PAGE;
+	s->dst_len = 0;
+	fill_pages(s->src + 4 * PAGE, 12 * PAGE, 4);
+	s->from = (unsigned long)s->src + 4 * PAGE;
+	s->to = (unsigned long)s->src;
+	s->len = 12 * PAGE;
+}
+static void sc_overlap_up(struct scen *s) { sc_overlap_down(s); s->to = s->from + 2 * PAGE; s->from -= 2 * PAGE; s->len = 8 * PAGE; }
+static void sc_same_vma(struct scen *s)
+{
+	s->src = s->dst = map_anon(2 * NPAGES * PAGE, false, false);
+	s->src_len = 2 * NPAGES * PAGE;
+	s->dst_len = 0;
+	fill_pages(s->src, NPAGES * PAGE, 5);
+	s->from = (unsigned long)s->src;
+	s->to = s->from + NPAGES * PAGE;
+	s->len = NPAGES * PAGE;
+}
+
+static const struct {
+	const char *name;
+	setup_fn setup;
+	bool needs_swap, needs_thp;
+} scenarios[] = {
+	{ "plain", sc_plain }, { "one_page", sc_one }, { "misaligned_dst", sc_misaligned },
+	{ "zero_len", sc_zero_len }, { "wrapping_len", sc_wrap },
+	{ "unknown_flag", sc_unknown_flag }, { "src_hole", sc_hole },
+	{ "src_hole_allowed", sc_hole_allowed }, { "src_untouched_allowed", sc_untouched_allowed },
+	{ "dst_populated_mid", sc_dst_busy_mid }, { "dst_populated_first", sc_dst_busy_first },
+	{ "prot_mismatch", sc_prot }, { "both_readonly", sc_readonly },
+	{ "mlock_mismatch", sc_mlock }, { "src_across_vmas", sc_across },
+	{ "src_unmapped", sc_src_unmapped }, { "src_shared", sc_shared_src },
+	{ "shared_with_child", sc_forked }, { "zero_pages", sc_zero_pages },
+	{ "swap_entries", sc_swapped, true }, { "swap_cache", sc_swap_cached, true },
+	{ "thp_whole", sc_thp, false, true }, { "thp_misaligned", sc_thp_misaligned, false, true },
+	{ "thp_short", sc_thp_short, false, true }, { "huge_zero_page", sc_huge_zero, false, true },
+	{ "overlap_down", sc_overlap_down }, { "overlap_up", sc_overlap_up },
+	{ "same_vma", sc_same_vma },
+};
+
+/* What a run ended with, for comparison. */
+struct outcome {
+	struct move_res r;
+	uint64_t src_sum, dst_sum;	/* FNV-1a of the mappings' contents afterwards */
+	bool pfns_moved;		/* every page present at src before is at dst after */
+	bool setup_ok;
+};
+
+static uint64_t fnv(const char *p, unsigned long len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (unsigned long i = 0; i < len; i += 8) {
+		h ^= *(const uint64_t *)(p + i);
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static struct outcome run(int idx, bool via_uffd, int pgfd)
+{
+	struct scen s = { 0 };
+	struct outcome o = { 0 };
+	unsigned long n, i;
+	uint64_t *before;
+	int uffd = -1;
+
+	scenarios[idx].setup(&s);
+	n = (s.len > 0 && s.len < (1UL << 30)) ? s.len / PAGE : 0;
+	before = calloc(n + 1, sizeof(*before));
+	for (i = 0; i < n && !s.src_unmapped; i++)
+		if (s.from + i * PAGE >= (unsigned long)s.src &&
+		    s.from + i * PAGE < (unsigned long)s.src + s.src_len)
+			before[i] = pfn_of((char *)s.from + i * PAGE);
+	o.setup_ok = true;
+	if (via_uffd) {
+		char *d = s.dst_len ? s.dst : s.src;
+		unsigned long dl = s.dst_len ? s.dst_len : s.src_len;
+
+		uffd = uffd_open();
+		if (uffd < 0 || uffd_register(uffd, (unsigned long)d, dl)) {
+			o.setup_ok = false;
+			goto out;
+		}
+		o.r = uffd_do_move(uffd, s.to, s.from, s.len,
+				   (s.pgflags & PGMOVE_MOVE_ALLOW_SRC_HOLES ?
+				    UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0) |
+				   (s.pgflags & ~PGMOVE_MOVE_ALLOW_SRC_HOLES));
+		/* Unregister before reading dst: a missing page would wait for a userfault. */
+		close(uffd);
+		uffd = -1;
+	} else {
+		o.r = pgmove_do_move(pgfd, s.to, s.from, s.len, s.pgflags);
+	}
+	if (!s.src_unmapped)
+		o.src_sum = fnv(s.src, s.src_len);
+	if (s.dst_len)
+		o.dst_sum = fnv(s.dst, s.dst_len);
+	o.pfns_moved = true;
+	for (i = 0; o.r.moved > 0 && o.r.moved != MOVED_UNSET &&
+	     i < (unsigned long)o.r.moved / PAGE && i < n; i++)
+		if (before[i] && pfn_of((char *)s.to + i * PAGE) != before[i])
+			o.pfns_moved = false;
+out:
+	if (s.child > 0) {
+		kill(s.child, SIGKILL);
+		waitpid(s.child, NULL, 0);
+	}
+	if (uffd >= 0)
+		close(uffd);
+	if (!s.src_unmapped)
+		munmap(s.src, s.src_len);
+	if (s.dst_len)
+		munmap(s.dst, s.dst_len);
+	free(before);
+	return o;
+}
+
+FIXTURE(diff) {
+	int unused;
+};
+
+FIXTURE_SETUP(diff) {}
+FIXTURE_TEARDOWN(diff) {}
+
+TEST_F_TIMEOUT(diff, uffdio_move_and_pgmove_agree, 300)
+{
+	int pgfd = open(PGMOVE_DEV, O_RDWR);
+	int compared = 0, skipped = 0, uffd = uffd_open();
+
+	ASSERT_GE(pgfd, 0);
+	if (uffd < 0)
+		SKIP(return, "no UFFDIO_MOVE in this kernel");
+	close(uffd);
+	for (unsigned int i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+		struct outcome u, p;
+
+		if ((scenarios[i].needs_swap && !have_swap()) ||
+		    (scenarios[i].needs_thp &&
+		     access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK))) {
+			skipped++;
+			continue;
+		}
+		u = run(i, true, pgfd);
+		p = run(i, false, pgfd);
+		ASSERT_TRUE(u.setup_ok) TH_LOG("%s: could not register dst", scenarios[i].name);
+		TH_LOG("%-22s uffd: ret %d errno %-3d moved %-8lld  pgmove: ret %d errno %-3d moved %lld",
+		       scenarios[i].name, u.r.ret, u.r.err, u.r.moved, p.r.ret, p.r.err, p.r.moved);
+		EXPECT_EQ(u.r.ret, p.r.ret) TH_LOG("%s: return", scenarios[i].name);
+		EXPECT_EQ(u.r.err, p.r.err) TH_LOG("%s: errno", scenarios[i].name);
+		if (u.r.moved == MOVED_UNSET) {
+			/* UFFDIO_MOVE rejected the arguments without writing `move`. */
+			EXPECT_EQ(-(long long)u.r.err, p.r.moved) TH_LOG("%s", scenarios[i].name);
+		} else {
+			EXPECT_EQ(u.r.moved, p.r.moved) TH_LOG("%s: moved", scenarios[i].name);
+		}
+		EXPECT_EQ(u.src_sum, p.src_sum) TH_LOG("%s: source contents", scenarios[i].name);
+		EXPECT_EQ(u.dst_sum, p.dst_sum) TH_LOG("%s: destination contents", scenarios[i].name);
+		EXPECT_TRUE(u.pfns_moved) TH_LOG("%s: UFFDIO_MOVE copied", scenarios[i].name);
+		EXPECT_TRUE(p.pfns_moved) TH_LOG("%s: pgmove copied", scenarios[i].name);
+		compared++;
+	}
+	TH_LOG("%d scenarios compared, %d skipped (no swap or THP)", compared, skipped);
+	ASSERT_GT(compared, 20);
+	close(pgfd);
+}
+
+TEST_HARNESS_MAIN
