@@ -643,4 +643,49 @@ TEST_F(move, large_folio_concurrent_movers_no_livelock)
 	ASSERT_EQ(-1, check_pages_from(b + PAGE, 1, PMD - PAGE, 19));
 }
 
+/* 6.12 fix: a PMD migration entry at the source was passed to pmd_folio(). Race THP moves
+ * (whole and split paths) against compaction, which migrates THPs through PMD migration
+ * entries; the contents must survive and the kernel log stay clean. */
+static volatile bool compacting;
+
+static void *compactor(void *arg)
+{
+	(void)arg;
+	while (compacting)
+		write_file("/proc/sys/vm/compact_memory", "1");
+	return NULL;
+}
+
+TEST_F_TIMEOUT(move, thp_moves_race_compaction, 300)
+{
+	pthread_t t;
+	int thps = 0;
+
+	compacting = true;
+	pthread_create(&t, NULL, compactor, NULL);
+	for (int i = 0; i < 12; i++) {
+		char *a = map_anon(2 * PMD, true, true), *b = map_anon(2 * PMD, true, true);
+		unsigned long off = (i % 2) ? PAGE : 0;
+		unsigned long done = 0, len = PMD - 2 * off;
+
+		fill_pages(a, PMD, 100 + i);
+		thps += is_thp(a);
+		while (done < len) {
+			struct move_res r = pgmove_do_move(self->fd, (unsigned long)b + off + done,
+							   (unsigned long)a + off + done,
+							   len - done, 0);
+
+			ASSERT_TRUE(r.ret == 0 || r.err == EAGAIN) TH_LOG("errno %d", r.err);
+			done += r.moved > 0 ? r.moved : 0;
+		}
+		ASSERT_EQ(-1, check_pages_from(b + off, off / PAGE, len, 100 + i));
+		munmap(a, 2 * PMD);
+		munmap(b, 2 * PMD);
+	}
+	compacting = false;
+	pthread_join(t, NULL);
+	TH_LOG("%d of 12 sources were THPs", thps);
+	ASSERT_GT(thps, 0);
+}
+
 TEST_HARNESS_MAIN
