@@ -488,7 +488,7 @@ TEST_F(move, thp_moved_whole)
 	ASSERT_TRUE(all_zero(a, PMD));
 	/* The rmap of the THP names b. */
 	if (have_swap()) {
-		page_out(b, PMD);
+		ASSERT_GT(page_out(b, PMD), PMD / PAGE / 2);
 		ASSERT_EQ(-1, check_pages(b, PMD, 15));
 	}
 }

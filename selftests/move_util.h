@@ -83,23 +83,23 @@ static inline struct move_res uffd_do_move(int uffd, unsigned long dst, unsigned
 	return r;
 }
 
-/* An anonymous private mapping, PMD aligned when asked, MADV_NOHUGEPAGE unless thp. */
+/*
+ * An anonymous private mapping, PMD aligned when asked, MADV_NOHUGEPAGE unless thp.
+ * It is fenced by PROT_NONE guard areas, so it never merges with another test mapping:
+ * source and destination are distinct VMAs with distinct anon_vmas, and a move that forgot
+ * to rewrite the folio's anon_vma would be caught by the rmap tests.
+ */
 static inline char *map_anon(unsigned long len, bool pmd_aligned, bool thp)
 {
-	unsigned long extra = pmd_aligned ? PMD : 0;
-	char *p = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	unsigned long extra = (pmd_aligned ? PMD : 0) + 2 * PAGE;
+	char *p = mmap(NULL, len + extra, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *a;
 
 	if (p == MAP_FAILED)
 		return NULL;
-	a = pmd_aligned ? (char *)(((unsigned long)p + PMD - 1) & ~(PMD - 1)) : p;
-	if (pmd_aligned) {
-		if (a > p)
-			munmap(p, a - p);
-		if (p + len + extra > a + len)
-			munmap(a + len, p + len + extra - (a + len));
-	}
+	a = pmd_aligned ? (char *)(((unsigned long)p + PAGE + PMD - 1) & ~(PMD - 1)) : p + PAGE;
+	if (mprotect(a, len, PROT_READ | PROT_WRITE))
+		return NULL;
 	madvise(a, len, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	return a;
 }
