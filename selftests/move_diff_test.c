@@ -98,8 +98,19 @@ static void sc_swap_cached(struct scen *s)
 	usleep(50000);
 }
 static void sc_thp(struct scen *s) { pair(s, true); fill_pages(s->src, s->len, 3); }
-static void sc_thp_misaligned(struct scen *s) { sc_thp(s); s->from += PAGE; s->to += PAGE; s->len -= 2 * PAGE; }
-static void sc_thp_short(struct scen *s) { sc_thp(s); s->len = PMD / 2; }
+/*
+ * A split THP lands in dst as small pages; khugepaged must not collapse them into a new
+ * THP (new PFNs) before the PFNs are compared.
+ */
+static void sc_thp_split(struct scen *s) { sc_thp(s); madvise(s->dst, s->dst_len, MADV_NOHUGEPAGE); }
+static void sc_thp_misaligned(struct scen *s)
+{
+	sc_thp_split(s);
+	s->from += PAGE;
+	s->to += PAGE;
+	s->len -= 2 * PAGE;
+}
+static void sc_thp_short(struct scen *s) { sc_thp_split(s); s->len = PMD / 2; }
 static void sc_huge_zero(struct scen *s)
 {
 	pair(s, true);

@@ -499,6 +499,8 @@ TEST_F(move, thp_split_when_misaligned)
 	char *a = map_anon(2 * PMD, true, true), *b = map_anon(2 * PMD, true, true);
 	uint64_t pfn;
 
+	/* Small pages at b: keep khugepaged from collapsing them (new PFNs) before the check. */
+	madvise(b, 2 * PMD, MADV_NOHUGEPAGE);
 	fill_pages(a, PMD, 16);
 	if (!is_thp(a))
 		SKIP(return, "no THP at the source");
