@@ -52,9 +52,39 @@ void pgmove_cond_resched(void)
 	cond_resched();
 }
 
+bool pgmove_need_resched(void)
+{
+	return need_resched();
+}
+
+void pgmove_put_task_struct(struct task_struct *task)
+{
+	put_task_struct(task);
+}
+
+void pgmove_mmput(struct mm_struct *mm)
+{
+	mmput(mm);
+}
+
 void pgmove_mmap_read_lock(struct mm_struct *mm)
 {
 	mmap_read_lock(mm);
+}
+
+int pgmove_mmap_read_lock_killable(struct mm_struct *mm)
+{
+	return mmap_read_lock_killable(mm);
+}
+
+bool pgmove_mmap_lock_is_contended(struct mm_struct *mm)
+{
+	return mmap_lock_is_contended(mm);
+}
+
+struct vm_area_struct *pgmove_find_vma(struct mm_struct *mm, unsigned long addr)
+{
+	return find_vma(mm, addr);
 }
 
 void pgmove_mmap_read_unlock(struct mm_struct *mm)
@@ -116,6 +146,16 @@ bool pgmove_vma_has_anon_vma(const struct vm_area_struct *vma)
 	return vma->anon_vma;
 }
 
+/* Registered with a userfaultfd in any mode (or still carrying a context). */
+bool pgmove_vma_uffd_registered(const struct vm_area_struct *vma)
+{
+#ifdef CONFIG_USERFAULTFD
+	return userfaultfd_armed((struct vm_area_struct *)vma) || vma->vm_userfaultfd_ctx.ctx;
+#else
+	return false;
+#endif
+}
+
 /* mm/rmap.c's mm_find_pmd(), which 6.12 keeps internal. */
 pmd_t *pgmove_mm_find_pmd(struct mm_struct *mm, unsigned long addr)
 {
@@ -131,6 +171,32 @@ pmd_t *pgmove_mm_find_pmd(struct mm_struct *mm, unsigned long addr)
 	pud = pud_offset(p4d, addr);
 	if (!pud_present(*pud))
 		return NULL;
+	return pmd_offset(pud, addr);
+}
+
+/*
+ * The PMD entry for addr (a PMD table exists), or NULL with *next set to where the missing
+ * or huge upper-level entry ends (capped at end), so a walk skips it in one step.
+ */
+pmd_t *pgmove_pmd_walk(struct mm_struct *mm, unsigned long addr, unsigned long end,
+		       unsigned long *next)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	*next = pgd_addr_end(addr, end);
+	if (!pgd_present(*pgd))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	*next = p4d_addr_end(addr, end);
+	if (!p4d_present(*p4d))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	*next = pud_addr_end(addr, end);
+	if (!pud_present(*pud) || pud_leaf(*pud))
+		return NULL;
+	*next = pmd_addr_end(addr, end);
 	return pmd_offset(pud, addr);
 }
 
@@ -197,6 +263,41 @@ bool pgmove_is_huge_zero_pmd(pmd_t pmd)
 bool pgmove_pmd_same(pmd_t a, pmd_t b)
 {
 	return pmd_same(a, b);
+}
+
+/* The entry points to a PTE table (not none, not a leaf, not a swap or bad entry). */
+bool pgmove_pmd_is_table(pmd_t pmd)
+{
+	return pmd_present(pmd) && !pmd_leaf(pmd) && !pmd_bad(pmd);
+}
+
+struct page *pgmove_pmd_pgtable(pmd_t pmd)
+{
+	return pmd_pgtable(pmd);
+}
+
+void pgmove_pmd_clear(pmd_t *pmd)
+{
+	pmd_clear(pmd);
+}
+
+void pgmove_mm_dec_nr_ptes(struct mm_struct *mm)
+{
+	mm_dec_nr_ptes(mm);
+}
+
+/*
+ * x86's <asm/tlbflush.h> hides its flush API from modules (#ifndef MODULE); this is its
+ * declaration, for the symbol the test kernel's export patch exports (Documentation/kernel.rst).
+ */
+extern void flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+			       unsigned int stride_shift, bool freed_tables);
+
+/* Flush [start, end) of mm after page tables were freed there (reaches lazy-TLB CPUs). */
+void pgmove_flush_tlb_freed_tables(struct mm_struct *mm, unsigned long start,
+				   unsigned long end)
+{
+	flush_tlb_mm_range(mm, start, end, PAGE_SHIFT, true);
 }
 
 struct folio *pgmove_pmd_folio(pmd_t pmd)

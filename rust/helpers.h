@@ -16,6 +16,12 @@
 #include <linux/fs.h>
 #include <linux/huge_mm.h>
 #include <linux/migrate.h>
+#include <linux/capability.h>
+#include <linux/pid.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/userfaultfd_k.h>
 #include <linux/miscdevice.h>
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
@@ -31,9 +37,13 @@
 /* uAPI constants for Rust: bindgen cannot expand the _IOR()/_IOWR() macros, clang can. */
 const unsigned int PGMOVE_RS_IOC_INFO = PGMOVE_IOC_INFO;
 const unsigned int PGMOVE_RS_IOC_MOVE = PGMOVE_IOC_MOVE;
+const unsigned int PGMOVE_RS_IOC_RECLAIM = PGMOVE_IOC_RECLAIM;
 /* Kernel constants that are expressions bindgen does not evaluate. */
 const unsigned long PGMOVE_PAGE_SIZE = PAGE_SIZE;
 const unsigned long PGMOVE_PMD_SIZE = PMD_SIZE;
+const unsigned int PGMOVE_PTRS_PER_PTE = PTRS_PER_PTE;
+const unsigned int PGMOVE_PTRACE_MODE_READ_FSCREDS = PTRACE_MODE_READ_FSCREDS;
+const int PGMOVE_CAP_SYS_NICE = CAP_SYS_NICE;
 const unsigned long PGMOVE_VM_ACCESS_FLAGS = VM_ACCESS_FLAGS;
 const unsigned long PGMOVE_VM_WRITE = VM_WRITE;
 const unsigned long PGMOVE_VM_SHARED = VM_SHARED;
@@ -41,6 +51,9 @@ const unsigned long PGMOVE_VM_LOCKED = VM_LOCKED;
 /* VMAs whose contents MOVE never touches (UFFDIO_MOVE's vma_move_compatible()). */
 const unsigned long PGMOVE_VM_UNMOVABLE = VM_PFNMAP | VM_IO | VM_HUGETLB | VM_MIXEDMAP |
 					  VM_SHADOW_STACK;
+/* VMAs whose page tables RECLAIM never frees (besides file-backed and uffd-registered). */
+const unsigned long PGMOVE_VM_NO_RECLAIM = VM_SHARED | VM_HUGETLB | VM_PFNMAP | VM_IO |
+					   VM_MIXEDMAP;
 #endif
 
 /* The `mode` module parameter as given (6.12's module! macro has no parameters). */
@@ -53,10 +66,16 @@ void pgmove_mmdrop(struct mm_struct *mm);
 unsigned long pgmove_mm_task_size(struct mm_struct *mm);
 bool pgmove_fatal_signal_pending(void);
 void pgmove_cond_resched(void);
+bool pgmove_need_resched(void);
+void pgmove_put_task_struct(struct task_struct *task);
+void pgmove_mmput(struct mm_struct *mm);
 
 /* mmap lock and per-VMA locks. */
 void pgmove_mmap_read_lock(struct mm_struct *mm);
 void pgmove_mmap_read_unlock(struct mm_struct *mm);
+int pgmove_mmap_read_lock_killable(struct mm_struct *mm);
+bool pgmove_mmap_lock_is_contended(struct mm_struct *mm);
+struct vm_area_struct *pgmove_find_vma(struct mm_struct *mm, unsigned long addr);
 struct vm_area_struct *pgmove_vma_lookup(struct mm_struct *mm, unsigned long addr);
 void pgmove_vma_read_lock_under_mmap(struct vm_area_struct *vma, bool nested);
 void pgmove_vma_end_read(struct vm_area_struct *vma);
@@ -69,9 +88,12 @@ unsigned long pgmove_vma_flags(const struct vm_area_struct *vma);
 unsigned long pgmove_vma_page_prot(const struct vm_area_struct *vma);
 bool pgmove_vma_is_anonymous(const struct vm_area_struct *vma);
 bool pgmove_vma_has_anon_vma(const struct vm_area_struct *vma);
+bool pgmove_vma_uffd_registered(const struct vm_area_struct *vma);
 
 /* Page-table walk and allocation down to the PMD. */
 pmd_t *pgmove_mm_find_pmd(struct mm_struct *mm, unsigned long addr);
+pmd_t *pgmove_pmd_walk(struct mm_struct *mm, unsigned long addr, unsigned long end,
+		       unsigned long *next);
 pmd_t *pgmove_mm_alloc_pmd(struct mm_struct *mm, unsigned long addr);
 int pgmove_pte_alloc(struct mm_struct *mm, pmd_t *pmd);
 
@@ -85,6 +107,12 @@ bool pgmove_pmd_devmap(pmd_t pmd);
 bool pgmove_is_pmd_migration_entry(pmd_t pmd);
 bool pgmove_is_huge_zero_pmd(pmd_t pmd);
 bool pgmove_pmd_same(pmd_t a, pmd_t b);
+bool pgmove_pmd_is_table(pmd_t pmd);
+struct page *pgmove_pmd_pgtable(pmd_t pmd);
+void pgmove_pmd_clear(pmd_t *pmd);
+void pgmove_mm_dec_nr_ptes(struct mm_struct *mm);
+void pgmove_flush_tlb_freed_tables(struct mm_struct *mm, unsigned long start,
+				   unsigned long end);
 struct folio *pgmove_pmd_folio(pmd_t pmd);
 struct page *pgmove_pmd_page(pmd_t pmd);
 spinlock_t *pgmove_pte_lockptr(struct mm_struct *mm, pmd_t *pmdval);

@@ -12,11 +12,13 @@ mod c;
 mod miscdev;
 mod mm;
 mod move_pages;
+mod reclaim;
 mod uapi;
 
 use miscdev::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
-use mm::{MayBlock, MmGrab};
+use mm::{MayBlock, Mm, MmGrab, MmUsers};
 use move_pages::MoveRequest;
+use reclaim::{ReclaimCounts, ReclaimRequest};
 
 module! {
     type: PgMove,
@@ -84,6 +86,7 @@ impl MiscDevice for PgMoveDevice {
         match cmd {
             uapi::IOC_INFO => info(arg),
             uapi::IOC_MOVE => move_ioctl(&file.owner, arg),
+            uapi::IOC_RECLAIM => reclaim_ioctl(&file.owner, arg),
             _ => Err(ENOTTY),
         }
     }
@@ -117,6 +120,7 @@ fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
             0 => Ok(()),
             _ => Err(EINVAL),
         });
+    let mut mb = MayBlock::ioctl_context();
     let outcome = match checked {
         Ok(()) => {
             let request = MoveRequest {
@@ -125,7 +129,21 @@ fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
                 len: req.len,
                 allow_src_holes: req.flags & uapi::MOVE_ALLOW_SRC_HOLES != 0,
             };
-            move_pages::move_pages(mm, &request, &mut MayBlock::ioctl_context())
+            let outcome = move_pages::move_pages(mm, &request, &mut mb);
+            if req.flags & uapi::MOVE_RECLAIM_SRC != 0 && outcome.moved > 0 {
+                // Best effort: the move is done; a fatal signal may cut the reclaim short.
+                let _ = reclaim::reclaim(
+                    mm,
+                    &ReclaimRequest {
+                        start: req.src,
+                        end: req.src + outcome.moved,
+                        zeropage: false,
+                    },
+                    &mut ReclaimCounts::default(),
+                    &mut mb,
+                );
+            }
+            outcome
         }
         Err(e) => move_pages::MoveOutcome {
             moved: 0,
@@ -147,5 +165,56 @@ fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
         0 => Err(error),
         m if m == req.len => Ok(0),
         _ => Err(EAGAIN),
+    }
+}
+
+/// `PGMOVE_IOC_RECLAIM`: reads a `struct pgmove_reclaim`, reclaims, writes the counters back.
+///
+/// Once the struct was read the out fields are always written: zero after an argument or
+/// permission error, what was done after `EINTR`.
+fn reclaim_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
+    let req: uapi::Reclaim = UserSlice::new(arg, core::mem::size_of::<uapi::Reclaim>())
+        .reader()
+        .read()?;
+    let mut counts = ReclaimCounts::default();
+    let res = reclaim_checked(owner, &req, &mut counts);
+    let out = uapi::ReclaimOut {
+        scanned: counts.scanned,
+        freed: counts.freed,
+        busy: counts.busy,
+        ineligible: counts.ineligible,
+    };
+    let out_at = arg.wrapping_add(core::mem::offset_of!(uapi::Reclaim, out));
+    UserSlice::new(out_at, core::mem::size_of::<uapi::ReclaimOut>())
+        .writer()
+        .write(&out)?;
+    res.map(|()| 0)
+}
+
+/// Checks the arguments and the rights to the target, then reclaims.
+fn reclaim_checked(owner: &MmGrab, req: &uapi::Reclaim, counts: &mut ReclaimCounts) -> Result {
+    let page_mask = kernel::page::PAGE_SIZE as u64 - 1;
+    let end = req.start.checked_add(req.len).ok_or(EINVAL)?;
+    if req.len == 0
+        || (req.start | req.len) & page_mask != 0
+        || req.flags & !uapi::RECLAIM_FLAGS != 0
+        || req.reserved != 0
+    {
+        return Err(EINVAL);
+    }
+    let request = ReclaimRequest {
+        start: req.start,
+        end,
+        zeropage: req.flags & uapi::RECLAIM_ZEROPAGE != 0,
+    };
+    let mut mb = MayBlock::ioctl_context();
+    let mut run = |mm: &Mm, mb: &mut MayBlock| reclaim::reclaim(mm, &request, counts, mb);
+    match req.pidfd {
+        -1 => run(owner.as_current().ok_or(EPERM)?, &mut mb),
+        pidfd if pidfd < 0 => Err(EBADF),
+        pidfd => {
+            let target = MmUsers::from_pidfd(pidfd)?;
+            run(target.mm(), &mut mb)
+        }
     }
 }

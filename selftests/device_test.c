@@ -49,9 +49,9 @@ TEST_F(dev, info_reports_abi_version)
 	ASSERT_EQ(0, ioctl(self->fd, PGMOVE_IOC_INFO, &info)) TH_LOG("INFO: %s", strerror(errno));
 	EXPECT_EQ(PGMOVE_ABI_VERSION, info.abi_version);
 	EXPECT_EQ(0, info.reserved);
-	/* MOVE is there, and no bit outside the ones this header defines. */
-	EXPECT_TRUE(info.features & PGMOVE_FEAT_MOVE);
-	EXPECT_EQ(0, info.features & ~PGMOVE_FEAT_MOVE);
+	/* MOVE and RECLAIM are there, and no bit outside the ones this header defines. */
+	EXPECT_EQ(PGMOVE_FEAT_MOVE | PGMOVE_FEAT_RECLAIM | PGMOVE_FEAT_RECLAIM_ZEROPAGE,
+		  info.features);
 }
 
 TEST_F(dev, unknown_ioctl_is_enotty)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers of the MOVE kselftests: issuing PGMOVE_IOC_MOVE and its peer UFFDIO_MOVE, mapping
- * test areas, tagging pages, and the oracles (/proc/self/pagemap, /proc/kpageflags, smaps).
+ * Helpers of the MOVE and RECLAIM kselftests: issuing PGMOVE_IOC_MOVE, its peer UFFDIO_MOVE
+ * and PGMOVE_IOC_RECLAIM, mapping test areas, tagging pages, and the oracles
+ * (/proc/self/pagemap, /proc/kpageflags, VmPTE in /proc/PID/status).
  */
 #ifndef PGMOVE_MOVE_UTIL_H
 #define PGMOVE_MOVE_UTIL_H
@@ -44,6 +45,44 @@ static inline struct move_res pgmove_do_move(int fd, unsigned long dst, unsigned
 	r.err = r.ret ? errno : 0;
 	r.moved = m.moved;
 	return r;
+}
+
+/* The outcome of one reclaim: the ioctl's return, its errno, and the struct with the counters. */
+struct reclaim_res {
+	int ret;
+	int err;
+	struct pgmove_reclaim r;
+};
+
+static inline struct reclaim_res pgmove_do_reclaim_pid(int fd, int pidfd, unsigned long start,
+						       unsigned long len, unsigned long long flags)
+{
+	struct reclaim_res res = { .r = { .start = start, .len = len, .flags = flags,
+					  .pidfd = pidfd, .scanned = ~0ULL, .freed = ~0ULL,
+					  .busy = ~0ULL, .ineligible = ~0ULL } };
+
+	res.ret = ioctl(fd, PGMOVE_IOC_RECLAIM, &res.r);
+	res.err = res.ret ? errno : 0;
+	return res;
+}
+
+/* RECLAIM on the caller's own mm. */
+static inline struct reclaim_res pgmove_do_reclaim(int fd, const void *start, unsigned long len,
+						   unsigned long long flags)
+{
+	return pgmove_do_reclaim_pid(fd, -1, (unsigned long)start, len, flags);
+}
+
+/* VmPTE of a process (0: the caller) in kB, or -1. */
+static inline long long vmpte_kb(pid_t pid)
+{
+	char path[64];
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/status");
+	return pgmove_read_keyed(path, "VmPTE:");
 }
 
 /* A userfaultfd for UFFDIO_MOVE, or -1. */

@@ -10,7 +10,7 @@
 
 use crate::c;
 use core::ptr::NonNull;
-use kernel::{bindings, types::Opaque};
+use kernel::{bindings, error::from_err_ptr, prelude::*, types::Opaque};
 
 /// A `struct mm_struct` whose address space (`mm_users > 0`) is alive while it is borrowed.
 ///
@@ -88,5 +88,64 @@ impl Drop for MmGrab {
         // SAFETY: by the type invariant we own one `mm_count` reference on `self.0`; it is
         // given back exactly once, here.
         unsafe { c::pgmove_mmdrop(self.0.as_ptr()) };
+    }
+}
+
+/// An `mmget()` reference (`mm_users`) to another process's address space: the address
+/// space stays alive (its VMAs and page tables are not torn down) until this is dropped.
+///
+/// # Invariants
+///
+/// `self.0` points to an `mm_struct` on which this value owns one `mm_users` reference,
+/// given back by `mmput()` on drop.
+pub(crate) struct MmUsers(NonNull<bindings::mm_struct>);
+
+impl MmUsers {
+    /// The address space of the process `pidfd` names, with the rights
+    /// `process_madvise()` asks for on 6.12: ptrace read access with the caller's fs
+    /// credentials (`mm_access(PTRACE_MODE_READ_FSCREDS)`), and `CAP_SYS_NICE` unless it is
+    /// the caller's own mm.
+    ///
+    /// `EBADF` if `pidfd` is not a pidfd, `ESRCH` if the process is gone or has no mm any
+    /// more, `EPERM` without the rights (where `process_madvise()` says `EACCES` for the
+    /// ptrace check), `EINTR` if a fatal signal interrupts the wait for the target's exec.
+    pub(crate) fn from_pidfd(pidfd: i32) -> Result<Self> {
+        let mut f_flags = 0;
+        // SAFETY: `pidfd_get_task()` looks the fd up in the caller's table and returns a
+        // task reference, or an error pointer.
+        let task = from_err_ptr(unsafe { bindings::pidfd_get_task(pidfd, &mut f_flags) })?;
+        // SAFETY: `task` is a valid task we hold a reference on.
+        let mm = unsafe { bindings::mm_access(task, c::PGMOVE_PTRACE_MODE_READ_FSCREDS) };
+        // SAFETY: we own the reference `pidfd_get_task()` returned; released once, here.
+        unsafe { c::pgmove_put_task_struct(task) };
+        let mm = match from_err_ptr(mm) {
+            Err(e) if e == EACCES => return Err(EPERM),
+            res => NonNull::new(res?).ok_or(ESRCH)?,
+        };
+        // INVARIANT: `mm_access()` returned `mm` with an `mm_users` reference.
+        let users = Self(mm);
+        // SAFETY: reading `current->mm` of the calling task is always allowed.
+        let own = core::ptr::eq(unsafe { c::pgmove_current_mm() }, mm.as_ptr());
+        // SAFETY: `capable()` checks the caller's effective capability (and audits it).
+        if !own && !unsafe { bindings::capable(c::PGMOVE_CAP_SYS_NICE) } {
+            return Err(EPERM);
+        }
+        Ok(users)
+    }
+
+    /// The address space, alive while `self` is borrowed.
+    pub(crate) fn mm(&self) -> &Mm {
+        // SAFETY: we own an `mm_users` reference (type invariant); `Mm` is transparent.
+        // INVARIANT: `mm_users > 0` while `self` lives, which covers the borrow.
+        unsafe { &*self.0.as_ptr().cast::<Mm>() }
+    }
+}
+
+impl Drop for MmUsers {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one `mm_users` reference, given back once.
+        // `mmput()` may sleep (the last reference tears the address space down); `MmUsers`
+        // is only held in ioctl context.
+        unsafe { c::pgmove_mmput(self.0.as_ptr()) };
     }
 }

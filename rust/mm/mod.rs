@@ -12,21 +12,25 @@
 //! while a mapped PTE table or a spinlock is held (see [`MayBlock`]):
 //!
 //! 1. per-VMA read locks of the destination, then of the source VMA ([`vma::MoveVmas`]), or
-//!    the mmap read lock while looking both up;
+//!    the mmap read lock while looking both up; RECLAIM holds the mmap read lock instead
+//!    ([`mmap::MmapReadGuard`]) and takes no per-VMA lock;
 //! 2. the folio lock ([`folio::LockedFolio`]);
 //! 3. the anon_vma write lock of the folio's anon_vma ([`folio::LockedAnonVma`]);
 //! 4. mmu-notifier invalidation of the range ([`notifier::invalidate`]);
 //! 5. page-table spinlocks: the PMD lock, or the two PTE locks of source and destination
 //!    in address order of the locks, the second with `SINGLE_DEPTH_NESTING`
-//!    ([`pgtable::PtePairLock`], [`pgtable::PmdPairLock`]).
+//!    ([`pgtable::PtePairLock`], [`pgtable::PmdPairLock`]); for RECLAIM the PMD lock, then
+//!    the PTE table's own lock with `SINGLE_DEPTH_NESTING` ([`pte_table::LockedPteTable`]).
 
 pub(crate) mod folio;
 pub(crate) mod mm_ref;
+pub(crate) mod mmap;
 pub(crate) mod notifier;
 pub(crate) mod pgtable;
+pub(crate) mod pte_table;
 pub(crate) mod swap;
 pub(crate) mod task;
 pub(crate) mod vma;
 
-pub(crate) use mm_ref::{Mm, MmGrab};
+pub(crate) use mm_ref::{Mm, MmGrab, MmUsers};
 pub(crate) use task::MayBlock;

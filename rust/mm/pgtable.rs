@@ -5,9 +5,10 @@
 //!
 //! # Invariants this module upholds
 //!
-//! - A [`PmdPtr`] points into a PMD table of an address that lies in a read-locked VMA; such
-//!   tables are freed only under the mmap write lock with the VMA write-locked
-//!   (`free_pgtables()`), so the pointer stays valid while the VMA guard lives.
+//! - A [`PmdPtr`] points into a PMD table of an address that lies in a read-locked VMA (or in
+//!   a VMA found under the mmap read lock); such tables are freed only once the VMA is gone
+//!   (`free_pgtables()`), so the pointer stays valid while the VMA guard or the mmap lock
+//!   guard lives.
 //! - A [`PteMap`] is a PTE table mapped with `__pte_offset_map()`, which holds the RCU read
 //!   lock until `pte_unmap()`: the table may be detached meanwhile (by khugepaged, by
 //!   pgmove's RECLAIM) but not freed, since both free tables only after an RCU grace period.
@@ -28,6 +29,7 @@
 
 use super::{
     folio::{Folio, LockedAnonVma, LockedFolio},
+    mmap::MmapReadGuard,
     swap::SwapDevice,
     vma::{MoveVmas, Vma},
     MayBlock, Mm,
@@ -38,7 +40,7 @@ use kernel::{bindings, prelude::*};
 
 /// A PMD entry's value.
 #[derive(Clone, Copy)]
-pub(crate) struct PmdVal(bindings::pmd_t);
+pub(crate) struct PmdVal(pub(super) bindings::pmd_t);
 
 impl PmdVal {
     /// `pmd_none()`.
@@ -82,11 +84,22 @@ impl PmdVal {
         // SAFETY: a pure function of the values.
         unsafe { c::pgmove_pmd_same(self.0, other.0) }
     }
+
+    /// Points to a PTE table: present, not a leaf (THP, huge zero page), not bad.
+    pub(crate) fn is_table(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pmd_is_table(self.0) }
+    }
+
+    /// The raw value, for the rest of the `mm` layer.
+    pub(super) fn raw(self) -> bindings::pmd_t {
+        self.0
+    }
 }
 
 /// A PTE's value.
 #[derive(Clone, Copy)]
-pub(crate) struct PteVal(bindings::pte_t);
+pub(crate) struct PteVal(pub(super) bindings::pte_t);
 
 /// What a non-present PTE holds.
 pub(crate) enum SwapPte {
@@ -167,6 +180,41 @@ impl<'g> PmdPtr<'g> {
         let pmd = NonNull::new(unsafe { c::pgmove_mm_find_pmd(vmas.mm().as_ptr(), addr as _) })?;
         // INVARIANT: `addr` is in a VMA locked for `'g`.
         Some(Self { pmd, mm: vmas.mm() })
+    }
+
+    /// The PMD entry for `addr` of `vma`, found under the mmap read lock, without allocating.
+    ///
+    /// Returns the entry (or `None` if an upper level is missing or huge) and the address
+    /// where the walk goes on: the end of this PMD's range, or of the missing upper-level
+    /// entry's, capped at `end`. `None` with `addr` as next if `addr` is not in `vma`.
+    pub(crate) fn walk(
+        mmap: &'g MmapReadGuard<'_>,
+        vma: &'g Vma,
+        addr: u64,
+        end: u64,
+    ) -> (Option<Self>, u64) {
+        if !vma.contains(addr) {
+            return (None, addr);
+        }
+        let mut next = 0;
+        // SAFETY: `addr` is in `vma`, which the held mmap lock keeps in the tree, so the
+        // upper page-table levels it walks cannot be freed; the walk only reads them.
+        let pmd = unsafe {
+            c::pgmove_pmd_walk(mmap.mm().as_ptr(), addr as _, end as _, &mut next)
+        };
+        let next = next as u64;
+        // INVARIANT: `addr` is in a VMA that the mmap lock borrowed for `'g` keeps alive.
+        (NonNull::new(pmd).map(|pmd| Self { pmd, mm: mmap.mm() }), next)
+    }
+
+    /// The mm the entry belongs to.
+    pub(super) fn mm(&self) -> &'g Mm {
+        self.mm
+    }
+
+    /// The raw entry pointer, for the rest of the `mm` layer.
+    pub(super) fn as_ptr(&self) -> *mut bindings::pmd_t {
+        self.pmd.as_ptr()
     }
 
     /// The PMD entry for `addr`, allocating the upper levels (`ENOMEM` if that fails).
@@ -269,7 +317,7 @@ impl<'g> PmdPtr<'g> {
         unsafe { c::pmd_migration_entry_wait(self.mm.as_ptr(), self.pmd.as_ptr()) };
     }
 
-    fn lockptr(&self) -> NonNull<bindings::spinlock_t> {
+    pub(super) fn lockptr(&self) -> NonNull<bindings::spinlock_t> {
         // SAFETY: `pmd` is a valid entry of `mm`.
         let ptl = unsafe { c::pgmove_pmd_lockptr(self.mm.as_ptr(), self.pmd.as_ptr()) };
         NonNull::new(ptl).expect("pmd_lockptr() is never NULL")

@@ -41,6 +41,12 @@ impl MayBlock {
         unsafe { c::pgmove_cond_resched() };
     }
 
+    /// `need_resched()`: whether the scheduler wants the CPU back.
+    pub(crate) fn need_resched(&self) -> bool {
+        // SAFETY: reading the calling task's flags is always allowed.
+        unsafe { c::pgmove_need_resched() }
+    }
+
     /// Whether the calling task has a fatal signal pending (it is being killed).
     pub(crate) fn fatal_signal_pending(&self) -> bool {
         // SAFETY: reading the calling task's signal state is always allowed.

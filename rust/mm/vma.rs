@@ -23,7 +23,8 @@ use kernel::{bindings, prelude::*, types::Opaque};
 ///
 /// # Invariants
 ///
-/// Every `&Vma` points to a `vm_area_struct` that is read-locked for the whole borrow.
+/// Every `&Vma` points to a `vm_area_struct` that is read-locked (its `vm_lock`, or its mm's
+/// mmap lock, see [`super::mmap::MmapReadGuard`]) for the whole borrow.
 #[repr(transparent)]
 pub(crate) struct Vma(Opaque<bindings::vm_area_struct>);
 
@@ -66,6 +67,18 @@ impl Vma {
     pub(crate) fn is_anonymous(&self) -> bool {
         // SAFETY: as in `flags`.
         unsafe { c::pgmove_vma_is_anonymous(self.as_ptr()) }
+    }
+
+    /// Whether RECLAIM may free PTE tables that map this VMA: a private anonymous VMA that is
+    /// not hugetlb, `VM_PFNMAP`, `VM_IO` or `VM_MIXEDMAP` and not registered with a
+    /// userfaultfd (6.12's UFFDIO_MOVE writes into a destination table without rechecking
+    /// its PMD). File VMAs are left to khugepaged, whose `retract_page_tables()` frees their
+    /// tables under rules of its own.
+    pub(crate) fn may_free_page_tables(&self) -> bool {
+        // SAFETY: as in `flags`; registration changes only under the mmap write lock with
+        // the VMA write-locked.
+        let uffd = unsafe { c::pgmove_vma_uffd_registered(self.as_ptr()) };
+        self.is_anonymous() && self.flags() & c::PGMOVE_VM_NO_RECLAIM as u64 == 0 && !uffd
     }
 
     /// Whether the VMA already has an anon_vma.

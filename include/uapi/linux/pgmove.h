@@ -44,4 +44,27 @@ struct pgmove_move {
 #define PGMOVE_IOC_MOVE _IOWR(PGMOVE_IOC_MAGIC, 0x01, struct pgmove_move)
 #define PGMOVE_FEAT_MOVE (1ULL << 0)     /* in pgmove_info.features */
 
+/*
+ * PGMOVE_IOC_RECLAIM: free the empty PTE page tables that map any part of
+ * [start, start + len) in the caller's mm, or (pidfd >= 0) in the mm of the process the pidfd
+ * names. Only private anonymous VMAs qualify. The out fields count what was done even
+ * when the call fails with EINTR. See Documentation/reclaim.rst.
+ */
+struct pgmove_reclaim {
+        __u64 start;      /* page aligned */
+        __u64 len;        /* page aligned, > 0; may span many VMAs and holes */
+        __u64 flags;      /* PGMOVE_RECLAIM_* */
+        __s32 pidfd;      /* -1: the caller's own mm; else a pidfd naming the target process */
+        __u32 reserved;   /* must be zero */
+        __u64 scanned;    /* out: PTE tables examined */
+        __u64 freed;      /* out: PTE tables freed */
+        __u64 busy;       /* out: tables kept because an entry is in use */
+        __u64 ineligible; /* out: tables in VMAs that may not be reclaimed */
+};
+#define PGMOVE_RECLAIM_ZEROPAGE (1ULL << 0) /* also free tables whose entries are all none or the zero page */
+#define PGMOVE_IOC_RECLAIM _IOWR(PGMOVE_IOC_MAGIC, 0x02, struct pgmove_reclaim)
+#define PGMOVE_FEAT_RECLAIM          (1ULL << 1)
+#define PGMOVE_FEAT_RECLAIM_ZEROPAGE (1ULL << 2)
+#define PGMOVE_MOVE_RECLAIM_SRC      (1ULL << 1) /* MOVE flag: free source tables that the move emptied */
+
 #endif /* _UAPI_LINUX_PGMOVE_H */

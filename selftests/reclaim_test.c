@@ -1,0 +1,886 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PGMOVE_IOC_RECLAIM: which PTE tables it frees and which it keeps, the accounting (VmPTE,
+ * PageTables), other processes through a pidfd and the rights that needs, every errno of
+ * Documentation/reclaim.rst, and MOVE's PGMOVE_MOVE_RECLAIM_SRC.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "move_util.h"
+
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << 26)
+#endif
+
+FIXTURE(reclaim)
+{
+	int fd;
+};
+
+FIXTURE_SETUP(reclaim)
+{
+	self->fd = open(PGMOVE_DEV, O_RDWR);
+	ASSERT_GE(self->fd, 0) TH_LOG("open %s: %s", PGMOVE_DEV, strerror(errno));
+}
+
+FIXTURE_TEARDOWN(reclaim)
+{
+	close(self->fd);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/*
+ * Write-faults every page (a PTE table per 2 MiB): MADV_POPULATE_WRITE, which runs the
+ * same fault path as a store without trapping 512 times (much faster under TCG).
+ */
+static void touch(char *p, unsigned long len)
+{
+	if (madvise(p, len, MADV_POPULATE_WRITE))
+		for (unsigned long off = 0; off < len; off += PAGE)
+			p[off] = 1;
+}
+
+/* Reads every page (maps the shared zero page where nothing is mapped). */
+static void read_touch(const char *p, unsigned long len)
+{
+	for (unsigned long off = 0; off < len; off += PAGE)
+		(void)*(volatile const char *)(p + off);
+}
+
+/* The range of a mapping named in /proc/self/maps ("[vvar]"); false if there is none. */
+static bool find_mapping(const char *name, unsigned long *start, unsigned long *end)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+
+		if (n && line[n - 1] == '\n')
+			line[--n] = 0;
+		if (n >= strlen(name) && !strcmp(line + n - strlen(name), name))
+			found = sscanf(line, "%lx-%lx", start, end) == 2;
+	}
+	fclose(f);
+	return found;
+}
+
+/* A large PMD-aligned MAP_NORESERVE area of 4 kB pages (no THP). */
+static char *map_big(unsigned long len)
+{
+	char *p = mmap(NULL, len + PMD, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	p = (char *)(((unsigned long)p + PMD - 1) & ~(PMD - 1));
+	madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+#define EXPECT_RECLAIM_FAIL(res, e)                                                        \
+	do {                                                                               \
+		ASSERT_EQ(-1, (res).ret);                                                  \
+		ASSERT_EQ((e), (res).err);                                                 \
+		ASSERT_EQ(0, (res).r.scanned) TH_LOG("out fields must be written (zero)"); \
+		ASSERT_EQ(0, (res).r.freed);                                               \
+		ASSERT_EQ(0, (res).r.busy);                                                \
+		ASSERT_EQ(0, (res).r.ineligible);                                          \
+	} while (0)
+
+TEST_F(reclaim, info_reports_feat_reclaim)
+{
+	struct pgmove_info info;
+
+	ASSERT_EQ(0, ioctl(self->fd, PGMOVE_IOC_INFO, &info));
+	ASSERT_TRUE(info.features & PGMOVE_FEAT_RECLAIM);
+	ASSERT_TRUE(info.features & PGMOVE_FEAT_RECLAIM_ZEROPAGE);
+}
+
+/*
+ * The workload of upstream's PT_RECLAIM series: 8 GiB, "touch 2 MiB; MADV_DONTNEED 2 MiB".
+ * On 6.12 every table stays (VmPTE ~16 MB); RECLAIM must free at least 99% of the VmPTE
+ * bytes, and VmPTE must fall by exactly 4 kB per table it says it freed. PageTables in
+ * /proc/meminfo follows once the RCU grace period has passed.
+ */
+TEST_F_TIMEOUT(reclaim, upstream_workload_8g, 600)
+{
+	unsigned long size = 8UL << 30, tables = size / PMD;
+	char *p = map_big(size);
+	long long before, after, pt_before, pt_after = 0;
+	struct reclaim_res res;
+	double t;
+
+	ASSERT_NE(NULL, p) TH_LOG("mmap 8 GiB: %s", strerror(errno));
+	t = now();
+	for (unsigned long off = 0; off < size; off += PMD) {
+		touch(p + off, PMD);
+		ASSERT_EQ(0, madvise(p + off, PMD, MADV_DONTNEED));
+	}
+	TH_LOG("touch + DONTNEED of 8 GiB took %.1f s", now() - t);
+	before = vmpte_kb(0);
+	ASSERT_GE(before, (long long)tables * 4) TH_LOG("MADV_DONTNEED freed tables on 6.12?");
+	pt_before = pgmove_read_keyed("/proc/meminfo", "PageTables:");
+	t = now();
+	res = pgmove_do_reclaim(self->fd, p, size, 0);
+	t = now() - t;
+	after = vmpte_kb(0);
+	ASSERT_EQ(0, res.ret) TH_LOG("errno %d", res.err);
+	TH_LOG("VmPTE %lld kB -> %lld kB; scanned %llu freed %llu busy %llu ineligible %llu; %.3f s",
+	       before, after, res.r.scanned, res.r.freed, res.r.busy, res.r.ineligible, t);
+	ASSERT_EQ(tables, res.r.freed);
+	ASSERT_EQ(tables, res.r.scanned);
+	ASSERT_EQ(0, res.r.busy);
+	ASSERT_EQ(0, res.r.ineligible);
+	ASSERT_EQ((long long)res.r.freed * 4, before - after) TH_LOG("counters and VmPTE disagree");
+	ASSERT_GE((before - after) * 100, before * 99) TH_LOG("less than 99%% of VmPTE freed");
+	/* PageTables drops once the tables are really freed, after an RCU grace period. */
+	for (int i = 0; i < 100; i++) {
+		pt_after = pgmove_read_keyed("/proc/meminfo", "PageTables:");
+		if (pt_before - pt_after >= (long long)tables * 4 - 1024)
+			break;
+		usleep(50000);
+	}
+	TH_LOG("PageTables %lld kB -> %lld kB", pt_before, pt_after);
+	ASSERT_GE(pt_before - pt_after, (long long)tables * 4 - 1024);
+	ASSERT_TRUE(all_zero(p, PMD));
+	munmap(p, size);
+}
+
+/* Tables emptied by 4 kB MADV_DONTNEEDs in random order: all freed, contents zero. */
+TEST_F(reclaim, piecemeal_dontneed_random_order)
+{
+	unsigned long len = 32 * PMD, n = len / PAGE;
+	char *p = map_anon(len, true, false);
+	unsigned int *order = malloc(n * sizeof(*order));
+	long long before, after;
+	struct reclaim_res res;
+
+	ASSERT_NE(NULL, p);
+	fill_pages(p, len, 7);
+	for (unsigned long i = 0; i < n; i++)
+		order[i] = i;
+	srand(12345);
+	for (unsigned long i = n - 1; i > 0; i--) {
+		unsigned long j = rand() % (i + 1);
+		unsigned int t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (unsigned long i = 0; i < n; i++)
+		ASSERT_EQ(0, madvise(p + order[i] * PAGE, PAGE, MADV_DONTNEED));
+	before = vmpte_kb(0);
+	res = pgmove_do_reclaim(self->fd, p, len, 0);
+	after = vmpte_kb(0);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(32, res.r.freed);
+	ASSERT_EQ(32, res.r.scanned);
+	ASSERT_EQ(128, before - after);
+	ASSERT_TRUE(all_zero(p, len));
+	/* Faulting again builds new tables. */
+	fill_pages(p, len, 8);
+	ASSERT_EQ(-1, check_pages(p, len, 8));
+	ASSERT_EQ(before, vmpte_kb(0));
+	free(order);
+}
+
+/* Tables emptied by MADV_FREE once reclaim discarded the (clean, lazily freed) pages. */
+TEST_F(reclaim, piecemeal_madv_free_discarded)
+{
+	unsigned long len = 16 * PMD;
+	char *p = map_anon(len, true, false);
+	long long before, after;
+	struct reclaim_res res;
+	unsigned long present = 0;
+
+	ASSERT_NE(NULL, p);
+	fill_pages(p, len, 9);
+	ASSERT_EQ(0, madvise(p, len, MADV_FREE));
+	/* MADV_PAGEOUT discards lazily freed clean pages instead of swapping them. */
+	ASSERT_EQ(0, madvise(p, len, MADV_PAGEOUT));
+	for (unsigned long off = 0; off < len; off += PAGE)
+		present += !!(pagemap_entry(p + off) & (PM_PRESENT | PM_SWAP));
+	ASSERT_EQ(0, present) TH_LOG("%lu pages were not discarded", present);
+	before = vmpte_kb(0);
+	res = pgmove_do_reclaim(self->fd, p, len, 0);
+	after = vmpte_kb(0);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(16, res.r.freed);
+	ASSERT_EQ(0, res.r.busy);
+	ASSERT_EQ(64, before - after);
+	ASSERT_TRUE(all_zero(p, len));
+}
+
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+/* Whether reading the byte at p raises SIGBUS (a poison marker). */
+static bool read_sigbus(const char *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	bool bus = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(sigbus_jmp, 1))
+		bus = true;
+	else
+		(void)*(volatile const char *)p;
+	sigaction(SIGBUS, &old, NULL);
+	return bus;
+}
+
+/* Installs a poison PTE marker at p (UFFDIO_POISON), then unregisters; false if unsupported. */
+static bool poison_marker(char *p)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_POISON };
+	struct uffdio_range range = { .start = (unsigned long)p, .len = PAGE };
+	struct uffdio_poison poison = { .range = range };
+	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	bool ok;
+
+	if (uffd < 0)
+		return false;
+	ok = !ioctl(uffd, UFFDIO_API, &api) && (api.features & UFFD_FEATURE_POISON) &&
+	     !uffd_register(uffd, (unsigned long)p, PAGE) &&
+	     !ioctl(uffd, UFFDIO_POISON, &poison) &&
+	     !ioctl(uffd, UFFDIO_UNREGISTER, &range);
+	close(uffd);
+	return ok;
+}
+
+/*
+ * One live page, a swap entry, or a PTE marker keeps its table; an empty table next to
+ * them goes. Contents everywhere unchanged.
+ */
+TEST_F(reclaim, entry_in_use_keeps_table)
+{
+	unsigned long len = 4 * PMD;
+	char *p = map_anon(len, true, false);
+	long long before, after;
+	struct reclaim_res res;
+	bool swapped = have_swap(), marker;
+
+	ASSERT_NE(NULL, p);
+	fill_pages(p, len, 11);
+	/* Table 0: one live page (the last one, so the whole table is looked at). */
+	ASSERT_EQ(0, madvise(p, PMD - PAGE, MADV_DONTNEED));
+	/* Table 1: one page swapped out. */
+	ASSERT_EQ(0, madvise(p + PMD, PMD - PAGE, MADV_DONTNEED));
+	if (swapped)
+		swapped = page_out(p + 2 * PMD - PAGE, PAGE) == 1;
+	/* Table 2: only a poison marker. */
+	ASSERT_EQ(0, madvise(p + 2 * PMD, PMD, MADV_DONTNEED));
+	marker = poison_marker(p + 3 * PMD - PAGE);
+	/* Table 3: empty. */
+	ASSERT_EQ(0, madvise(p + 3 * PMD, PMD, MADV_DONTNEED));
+	before = vmpte_kb(0);
+	res = pgmove_do_reclaim(self->fd, p, len, PGMOVE_RECLAIM_ZEROPAGE);
+	after = vmpte_kb(0);
+	ASSERT_EQ(0, res.ret);
+	TH_LOG("swap entry %s, marker %s; freed %llu busy %llu", swapped ? "yes" : "no",
+	       marker ? "yes" : "no", res.r.freed, res.r.busy);
+	ASSERT_EQ(4, res.r.scanned);
+	ASSERT_EQ(2 - marker, res.r.freed);
+	ASSERT_EQ(2 + marker, res.r.busy);
+	ASSERT_EQ((long long)res.r.freed * 4, before - after);
+	ASSERT_EQ(-1, check_pages_from(p + PMD - PAGE, 511, PAGE, 11));
+	if (swapped) {
+		ASSERT_TRUE(pagemap_entry(p + 2 * PMD - PAGE) & PM_SWAP);
+	}
+	ASSERT_EQ(-1, check_pages_from(p + 2 * PMD - PAGE, 1023, PAGE, 11));
+	if (marker) {
+		ASSERT_TRUE(read_sigbus(p + 3 * PMD - PAGE)) TH_LOG("the poison marker is gone");
+	}
+	ASSERT_TRUE(all_zero(p, PMD - PAGE));
+	ASSERT_TRUE(all_zero(p + 3 * PMD, PMD));
+	if (!swapped || !marker)
+		SKIP(return, "%s%s", swapped ? "" : "no swap entry (no swap); ",
+		     marker ? "" : "no UFFDIO_POISON marker");
+}
+
+/*
+ * Migration entries keep their tables: compaction migrates pages (each alone in its table)
+ * while RECLAIM loops over them; no table with a page or a migration entry is freed, and
+ * every page keeps its contents.
+ */
+TEST_F_TIMEOUT(reclaim, migration_entries_keep_tables, 300)
+{
+	unsigned long tables = 64, len = tables * PMD, migrated = 0;
+	char *p = map_anon(len, true, false);
+	uint64_t *pfns = calloc(tables, sizeof(*pfns));
+	pid_t compactor;
+	double end;
+	int rounds = 0;
+
+	ASSERT_NE(NULL, p);
+	for (unsigned long t = 0; t < tables; t++) {
+		fill_pages(p + t * PMD + (t % 512) * PAGE, PAGE, 12 + t);
+		pfns[t] = pfn_of(p + t * PMD + (t % 512) * PAGE);
+	}
+	compactor = fork();
+	ASSERT_GE(compactor, 0);
+	if (!compactor) {
+		for (;;)
+			write_file("/proc/sys/vm/compact_memory", "1");
+	}
+	end = now() + 8;
+	while (now() < end) {
+		struct reclaim_res res = pgmove_do_reclaim(self->fd, p, len, 0);
+
+		ASSERT_EQ(0, res.ret);
+		ASSERT_EQ(0, res.r.freed);
+		ASSERT_EQ(tables, res.r.busy);
+		rounds++;
+	}
+	kill(compactor, SIGKILL);
+	waitpid(compactor, NULL, 0);
+	for (unsigned long t = 0; t < tables; t++) {
+		char *page = p + t * PMD + (t % 512) * PAGE;
+
+		ASSERT_EQ(-1, check_pages_from(page, 0, PAGE, 12 + t)) TH_LOG("table %lu", t);
+		migrated += pfn_of(page) != pfns[t];
+	}
+	TH_LOG("%d reclaim rounds, %lu of %lu pages migrated meanwhile", rounds, migrated, tables);
+	if (!migrated)
+		SKIP(return, "compaction migrated none of the pages");
+}
+
+/* Zero-page tables: kept without PGMOVE_RECLAIM_ZEROPAGE, freed with it, reading zeros. */
+TEST_F(reclaim, zeropage_flag)
+{
+	unsigned long len = 8 * PMD;
+	char *p = map_anon(len, true, false);
+	long long before, after;
+	struct reclaim_res res;
+	uint64_t zpfn;
+
+	ASSERT_NE(NULL, p);
+	read_touch(p, len);
+	zpfn = pfn_of(p);
+	ASSERT_TRUE(kpageflags(zpfn) & (1ULL << KPF_ZERO_PAGE_BIT));
+	/* The last table also holds one live page: kept even with the flag. */
+	p[len - PAGE] = 5;
+	before = vmpte_kb(0);
+	res = pgmove_do_reclaim(self->fd, p, len, 0);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(0, res.r.freed);
+	ASSERT_EQ(8, res.r.busy);
+	ASSERT_EQ(before, vmpte_kb(0));
+	res = pgmove_do_reclaim(self->fd, p, len, PGMOVE_RECLAIM_ZEROPAGE);
+	after = vmpte_kb(0);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(7, res.r.freed);
+	ASSERT_EQ(1, res.r.busy);
+	ASSERT_EQ(28, before - after);
+	ASSERT_EQ(0, pagemap_entry(p) & PM_PRESENT) TH_LOG("zero page still mapped");
+	ASSERT_EQ(zpfn, pfn_of(p + len - 2 * PAGE)) TH_LOG("kept table lost its zero pages");
+	ASSERT_TRUE(all_zero(p, len - PAGE));
+	ASSERT_EQ(5, p[len - PAGE]);
+}
+
+/* The kinds of ineligible VMA a test can create here. */
+enum kind { FILE_PRIVATE, FILE_SHARED, SHARED_ANON, UFFD_REGISTERED, NKINDS };
+static const char *const kind_names[] = { "file MAP_PRIVATE", "file MAP_SHARED",
+					  "MAP_SHARED|MAP_ANONYMOUS", "userfaultfd-registered" };
+
+/*
+ * A VMA of one kind at a PMD-aligned address, so its tables map only it, filled with
+ * fill_pages(seed); NULL on failure.
+ */
+static char *map_kind(enum kind k, unsigned long len, unsigned long seed, int *uffd)
+{
+	char *reserve = mmap(NULL, len + 2 * PMD, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *a = (char *)(((unsigned long)reserve + PMD) & ~(PMD - 1));
+	int memfd = -1, flags = MAP_FIXED;
+	char *p;
+
+	if (reserve == MAP_FAILED)
+		return NULL;
+	switch (k) {
+	case FILE_PRIVATE:
+	case FILE_SHARED:
+		memfd = memfd_create("pgmove", 0);
+		if (memfd < 0 || ftruncate(memfd, len))
+			return NULL;
+		flags |= k == FILE_PRIVATE ? MAP_PRIVATE : MAP_SHARED;
+		break;
+	case SHARED_ANON:
+		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		break;
+	default:
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		break;
+	}
+	p = mmap(a, len, PROT_READ | PROT_WRITE, flags, memfd, 0);
+	if (memfd >= 0)
+		close(memfd);
+	if (p != a)
+		return NULL;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	/* Filled before registering: a fault in a registered range waits for a handler. */
+	fill_pages(p, len, seed);
+	if (k == UFFD_REGISTERED) {
+		*uffd = uffd_open();
+		if (*uffd < 0 || uffd_register(*uffd, (unsigned long)p, len))
+			return NULL;
+	}
+	return p;
+}
+
+/*
+ * Tables of ineligible VMAs are counted as ineligible and left alone, empty or not:
+ * file-backed (private and shared), shared anonymous, userfaultfd-registered.
+ */
+TEST_F(reclaim, ineligible_vmas_untouched)
+{
+	unsigned long len = 4 * PMD;
+
+	for (int k = 0; k < NKINDS; k++) {
+		int uffd = -1;
+		char *p = map_kind(k, len, 20 + k, &uffd);
+		bool shared = k == FILE_SHARED || k == SHARED_ANON;
+		long long before;
+		struct reclaim_res res;
+
+		ASSERT_NE(NULL, p) TH_LOG("%s: %s", kind_names[k], strerror(errno));
+		/* Tables 0 and 1 emptied; 2 and 3 keep their pages. */
+		ASSERT_EQ(0, madvise(p, 2 * PMD, MADV_DONTNEED));
+		before = vmpte_kb(0);
+		res = pgmove_do_reclaim(self->fd, p, len, PGMOVE_RECLAIM_ZEROPAGE);
+		TH_LOG("%-26s scanned %llu freed %llu busy %llu ineligible %llu", kind_names[k],
+		       res.r.scanned, res.r.freed, res.r.busy, res.r.ineligible);
+		ASSERT_EQ(0, res.ret);
+		ASSERT_EQ(4, res.r.scanned) TH_LOG("%s", kind_names[k]);
+		ASSERT_EQ(4, res.r.ineligible) TH_LOG("%s", kind_names[k]);
+		ASSERT_EQ(0, res.r.freed) TH_LOG("%s", kind_names[k]);
+		ASSERT_EQ(before, vmpte_kb(0)) TH_LOG("%s", kind_names[k]);
+		/* Unregister before reading: a missing page would wait for a userfault. */
+		if (uffd >= 0)
+			close(uffd);
+		ASSERT_EQ(-1, check_pages_from(p + 2 * PMD, 1024, 2 * PMD, 20 + k));
+		if (shared) {
+			ASSERT_EQ(-1, check_pages(p, 2 * PMD, 20 + k));
+		} else {
+			ASSERT_TRUE(all_zero(p, 2 * PMD));
+		}
+		munmap(p, len);
+	}
+}
+
+/* A VM_PFNMAP | VM_IO mapping ([vvar]): its table is ineligible, the vDSO still works. */
+TEST_F(reclaim, pfnmap_io_vma_untouched)
+{
+	unsigned long start, end;
+	struct timespec ts;
+	struct reclaim_res res;
+	long long before;
+
+	ASSERT_EQ(0, clock_gettime(CLOCK_MONOTONIC, &ts));
+	if (!find_mapping("[vvar]", &start, &end))
+		SKIP(return, "no [vvar] mapping");
+	before = vmpte_kb(0);
+	res = pgmove_do_reclaim(self->fd, (void *)start, end - start, PGMOVE_RECLAIM_ZEROPAGE);
+	ASSERT_EQ(0, res.ret);
+	TH_LOG("[vvar] %lx-%lx: scanned %llu ineligible %llu", start, end, res.r.scanned,
+	       res.r.ineligible);
+	ASSERT_GE(res.r.ineligible, 1);
+	ASSERT_EQ(res.r.scanned, res.r.ineligible);
+	ASSERT_EQ(0, res.r.freed);
+	ASSERT_EQ(before, vmpte_kb(0));
+	ASSERT_EQ(0, clock_gettime(CLOCK_MONOTONIC, &ts));
+}
+
+/* hugetlb: no PTE tables to look at; the huge page and its contents stay. */
+TEST_F(reclaim, hugetlb_vma_untouched)
+{
+	char old[32] = "0";
+	char *p;
+	struct reclaim_res res;
+
+	read_file("/proc/sys/vm/nr_hugepages", old, sizeof(old));
+	write_file("/proc/sys/vm/nr_hugepages", "2");
+	p = mmap(NULL, PMD, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB, -1, 0);
+	if (p == MAP_FAILED) {
+		write_file("/proc/sys/vm/nr_hugepages", old);
+		SKIP(return, "no 2 MiB hugetlb page: %s", strerror(errno));
+	}
+	fill_pages(p, PMD, 30);
+	res = pgmove_do_reclaim(self->fd, p, PMD, PGMOVE_RECLAIM_ZEROPAGE);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(0, res.r.scanned);
+	ASSERT_EQ(0, res.r.freed);
+	ASSERT_EQ(-1, check_pages(p, PMD, 30));
+	munmap(p, PMD);
+	write_file("/proc/sys/vm/nr_hugepages", old);
+}
+
+/* Argument errors: EINVAL, and the out fields are written (zero). */
+TEST_F(reclaim, einval_arguments)
+{
+	char *p = map_anon(PMD, true, false);
+	struct pgmove_reclaim r = { .start = (unsigned long)p, .len = PAGE, .pidfd = -1,
+				    .reserved = 1 };
+
+	ASSERT_NE(NULL, p);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim(self->fd, p + 1, PAGE, 0), EINVAL);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim(self->fd, p, PAGE + 1, 0), EINVAL);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim(self->fd, p, 0, 0), EINVAL);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim(self->fd, p, -(unsigned long)p, 0), EINVAL);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim(self->fd, p, -2 * PAGE, 0), EINVAL);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim(self->fd, p, PAGE, 1ULL << 1), EINVAL);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim(self->fd, p, PAGE, 1ULL << 63), EINVAL);
+	ASSERT_EQ(-1, ioctl(self->fd, PGMOVE_IOC_RECLAIM, &r));
+	ASSERT_EQ(EINVAL, errno);
+	/* A pointer to nowhere: EFAULT. */
+	ASSERT_EQ(-1, ioctl(self->fd, PGMOVE_IOC_RECLAIM, (void *)16));
+	ASSERT_EQ(EFAULT, errno);
+}
+
+/* Holes, addresses above the user address space, the whole address space: all fine. */
+TEST_F(reclaim, holes_and_whole_address_space)
+{
+	char *p = map_anon(2 * PMD, true, false);
+	struct reclaim_res res;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, munmap(p, 2 * PMD));
+	res = pgmove_do_reclaim(self->fd, p, 2 * PMD, 0);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(0, res.r.scanned);
+	res = pgmove_do_reclaim(self->fd, (void *)0xffff888000000000UL, PMD, 0);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(0, res.r.scanned);
+	res = pgmove_do_reclaim(self->fd, (void *)PAGE, -2 * PAGE, PGMOVE_RECLAIM_ZEROPAGE);
+	ASSERT_EQ(0, res.ret) TH_LOG("errno %d", res.err);
+	TH_LOG("whole address space: scanned %llu freed %llu busy %llu ineligible %llu",
+	       res.r.scanned, res.r.freed, res.r.busy, res.r.ineligible);
+	ASSERT_EQ(res.r.scanned, res.r.freed + res.r.busy + res.r.ineligible);
+	ASSERT_GT(res.r.busy, 0);
+}
+
+/* MOVE with PGMOVE_MOVE_RECLAIM_SRC frees the source table the move emptied. */
+TEST_F(reclaim, move_reclaim_src_frees_source_table)
+{
+	char *src = map_anon(PMD, true, false), *dst = map_anon(PMD, true, false);
+	long long before;
+	struct move_res m;
+
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dst);
+	/* dst gets an (empty) table first, so the move allocates none. */
+	dst[0] = 1;
+	ASSERT_EQ(0, madvise(dst, PAGE, MADV_DONTNEED));
+	fill_pages(src, PMD, 40);
+	before = vmpte_kb(0);
+	m = pgmove_do_move(self->fd, (unsigned long)dst, (unsigned long)src, PMD,
+			   PGMOVE_MOVE_RECLAIM_SRC);
+	ASSERT_EQ(0, m.ret) TH_LOG("errno %d", m.err);
+	ASSERT_EQ(PMD, m.moved);
+	ASSERT_EQ(4, before - vmpte_kb(0)) TH_LOG("the source table was not freed");
+	ASSERT_EQ(-1, check_pages(dst, PMD, 40));
+	ASSERT_TRUE(all_zero(src, PMD));
+	/* Without the flag the emptied table stays (src got a new one when read above). */
+	ASSERT_EQ(0, madvise(src, PMD, MADV_DONTNEED));
+	before = vmpte_kb(0);
+	m = pgmove_do_move(self->fd, (unsigned long)src, (unsigned long)dst, PMD, 0);
+	ASSERT_EQ(0, m.ret);
+	ASSERT_EQ(before, vmpte_kb(0)) TH_LOG("dst's emptied table must stay");
+	ASSERT_EQ(-1, check_pages(src, PMD, 40));
+}
+
+/* Turns a capability on or off in the calling process's effective set. */
+static int set_cap_effective(int cap, bool on)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	if (on)
+		d[cap / 32].effective |= 1U << (cap % 32);
+	else
+		d[cap / 32].effective &= ~(1U << (cap % 32));
+	return syscall(SYS_capset, &h, d);
+}
+
+/* A target process with TARGET_TABLES empty PTE tables at `addr`, waiting for `go`. */
+#define TARGET_TABLES 8
+struct target {
+	pid_t pid;
+	int pidfd;
+	unsigned long addr;
+	int go;		/* write a byte to let it check its memory and exit */
+};
+
+static struct target spawn_target(uid_t uid)
+{
+	struct target t = { .pidfd = -1 };
+	int ready[2], go[2];
+
+	if (pipe(ready) || pipe(go))
+		return t;
+	t.pid = fork();
+	if (!t.pid) {
+		char *p;
+		char c;
+
+		if (uid && (setresgid(uid, uid, uid) || setresuid(uid, uid, uid)))
+			_exit(2);
+		prctl(PR_SET_DUMPABLE, 1);
+		p = map_anon(TARGET_TABLES * PMD, true, false);
+		if (!p)
+			_exit(3);
+		fill_pages(p, TARGET_TABLES * PMD, 50);
+		madvise(p, TARGET_TABLES * PMD, MADV_DONTNEED);
+		if (write(ready[1], &p, sizeof(p)) != sizeof(p) || read(go[0], &c, 1) != 1)
+			_exit(4);
+		_exit(all_zero(p, TARGET_TABLES * PMD) ? 0 : 5);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (t.pid > 0 && read(ready[0], &t.addr, sizeof(t.addr)) == sizeof(t.addr))
+		t.pidfd = syscall(SYS_pidfd_open, t.pid, 0);
+	close(ready[0]);
+	t.go = go[1];
+	return t;
+}
+
+/* Lets the target check its memory and exit; its exit status (0: contents right). */
+static int finish_target(struct target *t)
+{
+	int status = -1;
+
+	if (write(t->go, "x", 1) != 1)
+		kill(t->pid, SIGKILL);
+	close(t->go);
+	close(t->pidfd);
+	waitpid(t->pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * In a forked helper running as `uid` (0: stay root) with or without CAP_SYS_NICE:
+ * RECLAIM of the target through its pidfd. Returns 0 on success, else the errno.
+ */
+static int reclaim_as(struct target *t, uid_t uid, bool cap_sys_nice)
+{
+	int status;
+	pid_t helper = fork();
+
+	if (!helper) {
+		int fd = open(PGMOVE_DEV, O_RDWR);	/* while still root */
+		struct reclaim_res res;
+
+		if (fd < 0)
+			_exit(200);
+		if (uid && (prctl(PR_SET_KEEPCAPS, 1) || setresgid(uid, uid, uid) ||
+			    setresuid(uid, uid, uid)))
+			_exit(201);
+		if (set_cap_effective(CAP_SYS_NICE, cap_sys_nice))
+			_exit(202);
+		res = pgmove_do_reclaim_pid(fd, t->pidfd, t->addr, TARGET_TABLES * PMD, 0);
+		if (!res.ret && res.r.freed != TARGET_TABLES)
+			_exit(203);
+		_exit(res.ret ? res.err : 0);
+	}
+	waitpid(helper, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
+
+/* A privileged parent reclaims its child's tables through a pidfd. */
+TEST_F(reclaim, pidfd_parent_reclaims_child)
+{
+	struct target t = spawn_target(0);
+	struct reclaim_res res;
+	long long before;
+	int self_pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+
+	ASSERT_GE(t.pidfd, 0) TH_LOG("target: %s", strerror(errno));
+	before = vmpte_kb(t.pid);
+	res = pgmove_do_reclaim_pid(self->fd, t.pidfd, t.addr, TARGET_TABLES * PMD, 0);
+	ASSERT_EQ(0, res.ret) TH_LOG("errno %d", res.err);
+	ASSERT_EQ(TARGET_TABLES, res.r.freed);
+	ASSERT_EQ(TARGET_TABLES * 4, before - vmpte_kb(t.pid));
+	ASSERT_EQ(0, finish_target(&t)) TH_LOG("the child's memory changed");
+	/* A pidfd of the caller itself is its own mm. */
+	ASSERT_GE(self_pidfd, 0);
+	res = pgmove_do_reclaim_pid(self->fd, self_pidfd, PAGE, PAGE, 0);
+	ASSERT_EQ(0, res.ret);
+	close(self_pidfd);
+}
+
+/* Without CAP_SYS_NICE: EPERM for another process (as process_madvise), fine for itself. */
+TEST_F(reclaim, pidfd_eperm_without_cap_sys_nice)
+{
+	struct target t = spawn_target(0);
+	long long before;
+
+	ASSERT_GE(t.pidfd, 0);
+	before = vmpte_kb(t.pid);
+	ASSERT_EQ(EPERM, reclaim_as(&t, 0, false));
+	ASSERT_EQ(before, vmpte_kb(t.pid));
+	ASSERT_EQ(0, reclaim_as(&t, 0, true));
+	ASSERT_EQ(0, finish_target(&t));
+}
+
+/* Another user's process: EPERM even with CAP_SYS_NICE; the same user may. */
+TEST_F(reclaim, pidfd_eperm_other_user)
+{
+	struct target t = spawn_target(1000);
+	long long before;
+
+	ASSERT_GE(t.pidfd, 0);
+	before = vmpte_kb(t.pid);
+	ASSERT_EQ(EPERM, reclaim_as(&t, 1001, true));
+	ASSERT_EQ(before, vmpte_kb(t.pid));
+	ASSERT_EQ(EPERM, reclaim_as(&t, 1000, false));
+	ASSERT_EQ(0, reclaim_as(&t, 1000, true));
+	ASSERT_EQ(before - TARGET_TABLES * 4, vmpte_kb(t.pid));
+	ASSERT_EQ(0, finish_target(&t));
+}
+
+/* A process that exited: ESRCH, as a zombie and once reaped. */
+TEST_F(reclaim, pidfd_esrch_exited)
+{
+	pid_t child = fork();
+	siginfo_t info;
+	int pidfd;
+
+	if (!child)
+		_exit(0);
+	pidfd = syscall(SYS_pidfd_open, child, 0);
+	ASSERT_GE(pidfd, 0);
+	ASSERT_EQ(0, waitid(P_PIDFD, pidfd, &info, WEXITED | WNOWAIT));
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim_pid(self->fd, pidfd, PAGE, PAGE, 0), ESRCH);
+	ASSERT_EQ(child, waitpid(child, NULL, 0));
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim_pid(self->fd, pidfd, PAGE, PAGE, 0), ESRCH);
+	close(pidfd);
+}
+
+/* Not a pidfd: EBADF. */
+TEST_F(reclaim, pidfd_ebadf)
+{
+	int null = open("/dev/null", O_RDONLY), closed = dup(null);
+
+	ASSERT_GE(null, 0);
+	close(closed);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim_pid(self->fd, null, PAGE, PAGE, 0), EBADF);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim_pid(self->fd, closed, PAGE, PAGE, 0), EBADF);
+	EXPECT_RECLAIM_FAIL(pgmove_do_reclaim_pid(self->fd, -2, PAGE, PAGE, 0), EBADF);
+	close(null);
+}
+
+/*
+ * A process with `tables` busy PTE tables (one live page each, the last, so every table is
+ * read in full) that either loops whole-address-space RECLAIMs, writing the time of its
+ * first pass to `report` and a byte before each later pass, or (loop false) says it is
+ * ready and sleeps.
+ */
+static pid_t spawn_busy(unsigned long tables, bool loop, int report)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		int fd = open(PGMOVE_DEV, O_RDWR);
+		char *p = map_big(tables * PMD);
+		double t = 0;
+
+		if (fd < 0 || !p)
+			_exit(3);
+		for (unsigned long i = 0; i < tables; i++)
+			p[i * PMD + PMD - PAGE] = 1;
+		if (loop) {
+			t = now();
+			if (pgmove_do_reclaim(fd, (void *)PAGE, -2 * PAGE, 0).ret)
+				_exit(4);
+			t = now() - t;
+		}
+		if (write(report, &t, sizeof(t)) != sizeof(t))
+			_exit(5);
+		fcntl(report, F_SETFL, O_NONBLOCK);
+		for (;;) {
+			if (!loop) {
+				pause();
+				continue;
+			}
+			(void)!write(report, "", 1);
+			pgmove_do_reclaim(fd, (void *)PAGE, -2 * PAGE, 0);
+		}
+	}
+	return pid;
+}
+
+/* Kills `pid` and returns how long it took to reap it. */
+static double kill_and_reap(pid_t pid)
+{
+	double t0 = now();
+	int status;
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? now() - t0 : -1;
+}
+
+/*
+ * SIGKILL stops a whole-address-space RECLAIM promptly: killed a tenth into a pass, the
+ * reclaiming process must be gone within its teardown time (measured on an idle twin with
+ * the same memory) plus a quarter of a pass; without the signal check it would finish the
+ * pass first.
+ */
+TEST_F_TIMEOUT(reclaim, fatal_signal_stops_reclaim, 300)
+{
+	unsigned long tables = 16384;
+	int busy_pipe[2], idle_pipe[2];
+	double pass = 0, idle_ready, teardown, waited;
+	pid_t busy, idle;
+	char c;
+
+	ASSERT_EQ(0, pipe(busy_pipe));
+	ASSERT_EQ(0, pipe(idle_pipe));
+	idle = spawn_busy(tables, false, idle_pipe[1]);
+	ASSERT_EQ(sizeof(idle_ready), read(idle_pipe[0], &idle_ready, sizeof(idle_ready)));
+	teardown = kill_and_reap(idle);
+	busy = spawn_busy(tables, true, busy_pipe[1]);
+	close(busy_pipe[1]);
+	ASSERT_EQ(sizeof(pass), read(busy_pipe[0], &pass, sizeof(pass))) TH_LOG("child failed");
+	ASSERT_EQ(1, read(busy_pipe[0], &c, 1));
+	usleep(pass * 1e5);
+	waited = kill_and_reap(busy);
+	TH_LOG("%lu busy tables: a pass takes %.3f s, teardown %.3f s, killed a tenth into a "
+	       "pass: gone after %.3f s", tables, pass, teardown, waited);
+	ASSERT_GE(teardown, 0);
+	ASSERT_GE(waited, 0);
+	ASSERT_GE(pass, 4 * teardown) TH_LOG("a pass is too short to tell");
+	ASSERT_LT(waited, teardown + pass / 4);
+}
+
+TEST_HARNESS_MAIN
