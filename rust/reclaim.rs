@@ -12,7 +12,7 @@
 //!
 //! Every [`STEPS_PER_LOCK`] PMD entries the walk checks for a fatal signal (`EINTR`, with
 //! the counters of what was done) and drops the mmap lock for a moment when a writer waits
-//! for it or the CPU is wanted elsewhere.
+//! for it, when the CPU is wanted elsewhere, or every [`ROUNDS_PER_RELOCK`] rounds.
 
 use crate::mm::{
     mmap::MmapReadGuard,
@@ -29,6 +29,10 @@ const PMD_SIZE: u64 = crate::c::PGMOVE_PMD_SIZE as u64;
 
 /// PMD entries visited between two looks at signals and lock contention.
 const STEPS_PER_LOCK: u32 = 256;
+
+/// Rounds of [`STEPS_PER_LOCK`] after which the mmap lock is dropped for a moment even when
+/// nobody seems to wait for it (a writer queued behind readers is not always visible).
+const ROUNDS_PER_RELOCK: u32 = 32;
 
 /// What to reclaim.
 pub(crate) struct ReclaimRequest {
@@ -68,16 +72,18 @@ pub(crate) fn reclaim(
         addr: req.start,
         last_table: None,
     };
+    let mut rounds = 0;
     while walk.addr < req.end {
         reclaim_some(&mmap, &mut freed, &mut walk, req, counts, mb);
-        let addr = walk.addr;
-        if addr >= req.end {
+        if walk.addr >= req.end {
             break;
         }
         if mb.fatal_signal_pending() {
             return Err(EINTR);
         }
-        if mmap.is_contended() || mb.need_resched() {
+        rounds += 1;
+        if rounds == ROUNDS_PER_RELOCK || mmap.is_contended() || mb.need_resched() {
+            rounds = 0;
             freed.flush();
             mmap = mmap.relock(mb)?;
         }

@@ -112,16 +112,22 @@ pub(crate) struct ReclaimOut {
     /// Tables in VMAs that may not be reclaimed.
     pub(crate) ineligible: u64,
 }
-assert_same_layout!(Reclaim, c::pgmove_reclaim, start, len, flags, pidfd, reserved);
+assert_same_layout!(
+    Reclaim,
+    c::pgmove_reclaim,
+    start,
+    len,
+    flags,
+    pidfd,
+    reserved
+);
 const _: () = {
     use core::mem::offset_of;
     let out = offset_of!(Reclaim, out);
     assert!(out + offset_of!(ReclaimOut, scanned) == offset_of!(c::pgmove_reclaim, scanned));
     assert!(out + offset_of!(ReclaimOut, freed) == offset_of!(c::pgmove_reclaim, freed));
     assert!(out + offset_of!(ReclaimOut, busy) == offset_of!(c::pgmove_reclaim, busy));
-    assert!(
-        out + offset_of!(ReclaimOut, ineligible) == offset_of!(c::pgmove_reclaim, ineligible)
-    );
+    assert!(out + offset_of!(ReclaimOut, ineligible) == offset_of!(c::pgmove_reclaim, ineligible));
     assert!(core::mem::size_of::<ReclaimOut>() == 32);
 };
 

@@ -33,6 +33,7 @@ struct stress {
 	atomic_bool stop;
 	atomic_long reclaims, freed, reads, moves, forks, writes, mprotects;
 	atomic_int failures;
+	const char *remote_via;	/* how remote_reader read */
 	char failure[256];
 };
 
@@ -86,18 +87,33 @@ struct writer {
 	unsigned long *expect;	/* per page of R: the tag it must hold (0: zero) */
 };
 
-/* Owns the pages i % WRITERS == id of R: writes, zaps and checks them. */
+/* The writer that owns page i of R: tables are dealt out in turn. */
+static inline int owner(unsigned long i)
+{
+	return (i / (PMD / PAGE)) % WRITERS;
+}
+
+/*
+ * Owns the tables t % WRITERS == id of R: writes, zaps and checks their pages, and now and
+ * then empties a whole table (which RECLAIM then frees under the next fault).
+ */
 static void *writer(void *arg)
 {
 	struct writer *w = arg;
 	struct stress *s = w->s;
 	unsigned int seed = 77 + w->id;
-	unsigned long gen = 1;
+	unsigned long gen = 1, per_table = PMD / PAGE;
 
 	while (!atomic_load(&s->stop)) {
-		unsigned long i = (rand_r(&seed) % (R_PAGES / WRITERS)) * WRITERS + w->id;
+		unsigned long t = (rand_r(&seed) % (R_TABLES / WRITERS)) * WRITERS + w->id;
+		unsigned long i = t * per_table + rand_r(&seed) % per_table;
 		char *page = s->r + i * PAGE;
 
+		if (rand_r(&seed) % 64 == 0) {
+			if (madvise(s->r + t * PMD, PMD, MADV_DONTNEED))
+				fail(s, "MADV_DONTNEED of a table", i);
+			memset(&w->expect[t * per_table], 0, per_table * sizeof(w->expect[0]));
+		}
 		switch (rand_r(&seed) % 4) {
 		case 0:
 		case 1:
@@ -164,21 +180,33 @@ static void *gup_fast_reader(void *arg)
 	return NULL;
 }
 
-/* Reads random pages of R with process_vm_readv (GUP on the mm) and walks pagemap. */
+/*
+ * Reads random pages of R through GUP on the mm (process_vm_readv, or /proc/self/mem where
+ * the kernel lacks CONFIG_CROSS_MEMORY_ATTACH: both pin with get_user_pages_remote()) and
+ * walks /proc/self/pagemap.
+ */
 static void *remote_reader(void *arg)
 {
 	struct stress *s = arg;
 	unsigned int seed = 6;
 	static __thread char buf[PAGE];
-	int pagemap = open("/proc/self/pagemap", O_RDONLY);
+	int pagemap = open("/proc/self/pagemap", O_RDONLY), mem = open("/proc/self/mem", O_RDONLY);
 	uint64_t *entries = malloc(R_PAGES * sizeof(*entries));
+	bool pvr = true;
 
 	while (!atomic_load(&s->stop)) {
 		unsigned long i = rand_r(&seed) % R_PAGES;
 		struct iovec local = { buf, PAGE }, remote = { s->r + i * PAGE, PAGE };
+		ssize_t got = -1;
 
-		if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != PAGE) {
-			fail(s, "process_vm_readv", i);
+		if (pvr) {
+			got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+			pvr = !(got < 0 && errno == ENOSYS);
+		}
+		if (!pvr)
+			got = pread(mem, buf, PAGE, (unsigned long)remote.iov_base);
+		if (got != PAGE) {
+			fail(s, pvr ? "process_vm_readv" : "read /proc/self/mem", i);
 			break;
 		}
 		if (!page_plausible(buf, i))
@@ -189,7 +217,9 @@ static void *remote_reader(void *arg)
 			fail(s, "pagemap read", i);
 		atomic_fetch_add(&s->reads, 1);
 	}
+	s->remote_via = pvr ? "process_vm_readv" : "/proc/self/mem";
 	free(entries);
+	close(mem);
 	close(pagemap);
 	return NULL;
 }
@@ -290,6 +320,10 @@ TEST(reclaim_races_every_walker)
 	s->m2 = map_anon(M_PAGES * PAGE, false, false);
 	s->u = map_anon(M_PAGES * PAGE, false, false);
 	ASSERT_TRUE(s->r && s->m1 && s->m2 && s->u);
+	/* The forker's children must not share the mover's pages (MOVE would say EBUSY). */
+	ASSERT_EQ(0, madvise(s->m1, 4 * PMD, MADV_DONTFORK));
+	ASSERT_EQ(0, madvise(s->m2, M_PAGES * PAGE, MADV_DONTFORK));
+	ASSERT_EQ(0, madvise(s->u, M_PAGES * PAGE, MADV_DONTFORK));
 	ASSERT_EQ(0, uffd_register(s->uffd, (unsigned long)s->u, M_PAGES * PAGE));
 	ASSERT_EQ(0, madvise(s->r + (R_TABLES - THP_TABLES) * PMD, THP_TABLES * PMD,
 			     MADV_HUGEPAGE));
@@ -314,13 +348,13 @@ TEST(reclaim_races_every_walker)
 		pthread_join(th[i], NULL);
 	for (int k = 0; k < 2; k++)
 		write_file(khugepaged_knobs[k], old[k]);
-	TH_LOG("%ld reclaims freed %ld tables; %ld writes, %ld reads, %ld moves, %ld mprotects, "
-	       "%ld forks", s->reclaims, s->freed, s->writes, s->reads, s->moves, s->mprotects,
-	       s->forks);
+	TH_LOG("%ld reclaims freed %ld tables; %ld writes, %ld reads (GUP-fast, %s, pagemap), "
+	       "%ld moves, %ld mprotects, %ld forks", s->reclaims, s->freed, s->writes, s->reads,
+	       s->remote_via, s->moves, s->mprotects, s->forks);
 	ASSERT_EQ(0, s->failures) TH_LOG("%s", s->failure);
 	/* Every page holds what its writer last put there. */
 	for (unsigned long i = 0; i < R_PAGES; i++) {
-		ASSERT_TRUE(page_is(s->r + i * PAGE, w[i % WRITERS].expect[i])) TH_LOG("page %lu", i);
+		ASSERT_TRUE(page_is(s->r + i * PAGE, w[owner(i)].expect[i])) TH_LOG("page %lu", i);
 	}
 	ASSERT_EQ(-1, check_pages(s->m1, M_PAGES * PAGE, 99));
 	ASSERT_GT(s->freed, 0);

@@ -800,87 +800,72 @@ TEST_F(reclaim, pidfd_ebadf)
 }
 
 /*
- * A process with `tables` busy PTE tables (one live page each, the last, so every table is
- * read in full) that either loops whole-address-space RECLAIMs, writing the time of its
- * first pass to `report` and a byte before each later pass, or (loop false) says it is
- * ready and sleeps.
- */
-static pid_t spawn_busy(unsigned long tables, bool loop, int report)
-{
-	pid_t pid = fork();
-
-	if (!pid) {
-		int fd = open(PGMOVE_DEV, O_RDWR);
-		char *p = map_big(tables * PMD);
-		double t = 0;
-
-		if (fd < 0 || !p)
-			_exit(3);
-		for (unsigned long i = 0; i < tables; i++)
-			p[i * PMD + PMD - PAGE] = 1;
-		if (loop) {
-			t = now();
-			if (pgmove_do_reclaim(fd, (void *)PAGE, -2 * PAGE, 0).ret)
-				_exit(4);
-			t = now() - t;
-		}
-		if (write(report, &t, sizeof(t)) != sizeof(t))
-			_exit(5);
-		fcntl(report, F_SETFL, O_NONBLOCK);
-		for (;;) {
-			if (!loop) {
-				pause();
-				continue;
-			}
-			(void)!write(report, "", 1);
-			pgmove_do_reclaim(fd, (void *)PAGE, -2 * PAGE, 0);
-		}
-	}
-	return pid;
-}
-
-/* Kills `pid` and returns how long it took to reap it. */
-static double kill_and_reap(pid_t pid)
-{
-	double t0 = now();
-	int status;
-
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? now() - t0 : -1;
-}
-
-/*
- * SIGKILL stops a whole-address-space RECLAIM promptly: killed a tenth into a pass, the
- * reclaiming process must be gone within its teardown time (measured on an idle twin with
- * the same memory) plus a quarter of a pass; without the signal check it would finish the
- * pass first.
+ * SIGKILL stops a whole-address-space RECLAIM promptly. A target process holds many busy
+ * PTE tables (one live page each, the last, so every table is read in full); a reclaimer
+ * process loops whole-address-space RECLAIMs of the target through a pidfd, reporting the
+ * time of its first pass and a byte before each later pass. Killed a tenth into a pass, the
+ * reclaimer must be gone within a quarter of a pass (its own exit is cheap: the memory is
+ * the target's); without the signal check it would finish the pass first.
  */
 TEST_F_TIMEOUT(reclaim, fatal_signal_stops_reclaim, 300)
 {
 	unsigned long tables = 16384;
-	int busy_pipe[2], idle_pipe[2];
-	double pass = 0, idle_ready, teardown, waited;
-	pid_t busy, idle;
+	int ready[2], report[2], status;
+	double pass = 0, t0, waited;
+	pid_t target, reclaimer;
+	long long vmpte;
 	char c;
 
-	ASSERT_EQ(0, pipe(busy_pipe));
-	ASSERT_EQ(0, pipe(idle_pipe));
-	idle = spawn_busy(tables, false, idle_pipe[1]);
-	ASSERT_EQ(sizeof(idle_ready), read(idle_pipe[0], &idle_ready, sizeof(idle_ready)));
-	teardown = kill_and_reap(idle);
-	busy = spawn_busy(tables, true, busy_pipe[1]);
-	close(busy_pipe[1]);
-	ASSERT_EQ(sizeof(pass), read(busy_pipe[0], &pass, sizeof(pass))) TH_LOG("child failed");
-	ASSERT_EQ(1, read(busy_pipe[0], &c, 1));
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(report));
+	target = fork();
+	if (!target) {
+		char *p = map_big(tables * PMD);
+
+		if (!p)
+			_exit(3);
+		for (unsigned long i = 0; i < tables; i++)
+			p[i * PMD + PMD - PAGE] = 1;
+		if (write(ready[1], "", 1) != 1)
+			_exit(4);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &c, 1)) TH_LOG("the target failed");
+	vmpte = vmpte_kb(target);
+	reclaimer = fork();
+	if (!reclaimer) {
+		int fd = open(PGMOVE_DEV, O_RDWR), pidfd = syscall(SYS_pidfd_open, target, 0);
+		double t = now();
+
+		if (fd < 0 || pidfd < 0 || pgmove_do_reclaim_pid(fd, pidfd, PAGE, -2 * PAGE, 0).ret)
+			_exit(3);
+		t = now() - t;
+		if (write(report[1], &t, sizeof(t)) != sizeof(t))
+			_exit(4);
+		fcntl(report[1], F_SETFL, O_NONBLOCK);
+		for (;;) {
+			(void)!write(report[1], "", 1);
+			pgmove_do_reclaim_pid(fd, pidfd, PAGE, -2 * PAGE, 0);
+		}
+	}
+	close(report[1]);
+	ASSERT_EQ(sizeof(pass), read(report[0], &pass, sizeof(pass))) TH_LOG("reclaimer failed");
+	ASSERT_EQ(1, read(report[0], &c, 1));
 	usleep(pass * 1e5);
-	waited = kill_and_reap(busy);
-	TH_LOG("%lu busy tables: a pass takes %.3f s, teardown %.3f s, killed a tenth into a "
-	       "pass: gone after %.3f s", tables, pass, teardown, waited);
-	ASSERT_GE(teardown, 0);
-	ASSERT_GE(waited, 0);
-	ASSERT_GE(pass, 4 * teardown) TH_LOG("a pass is too short to tell");
-	ASSERT_LT(waited, teardown + pass / 4);
+	t0 = now();
+	kill(reclaimer, SIGKILL);
+	ASSERT_EQ(reclaimer, waitpid(reclaimer, &status, 0));
+	waited = now() - t0;
+	TH_LOG("a pass over %lu busy tables takes %.3f s; killed a tenth into one: gone after "
+	       "%.3f s", tables, pass, waited);
+	ASSERT_TRUE(WIFSIGNALED(status));
+	ASSERT_EQ(vmpte, vmpte_kb(target)) TH_LOG("busy tables were freed");
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	ASSERT_GE(pass, 0.1) TH_LOG("a pass is too short to tell");
+	ASSERT_LT(waited, pass / 4);
 }
 
 TEST_HARNESS_MAIN

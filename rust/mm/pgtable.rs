@@ -199,12 +199,13 @@ impl<'g> PmdPtr<'g> {
         let mut next = 0;
         // SAFETY: `addr` is in `vma`, which the held mmap lock keeps in the tree, so the
         // upper page-table levels it walks cannot be freed; the walk only reads them.
-        let pmd = unsafe {
-            c::pgmove_pmd_walk(mmap.mm().as_ptr(), addr as _, end as _, &mut next)
-        };
+        let pmd = unsafe { c::pgmove_pmd_walk(mmap.mm().as_ptr(), addr as _, end as _, &mut next) };
         let next = next as u64;
         // INVARIANT: `addr` is in a VMA that the mmap lock borrowed for `'g` keeps alive.
-        (NonNull::new(pmd).map(|pmd| Self { pmd, mm: mmap.mm() }), next)
+        (
+            NonNull::new(pmd).map(|pmd| Self { pmd, mm: mmap.mm() }),
+            next,
+        )
     }
 
     /// The mm the entry belongs to.
