@@ -186,7 +186,8 @@ impl<'g> PmdPtr<'g> {
     ///
     /// Returns the entry (or `None` if an upper level is missing or huge) and the address
     /// where the walk goes on: the end of this PMD's range, or of the missing upper-level
-    /// entry's, capped at `end`. `None` with `addr` as next if `addr` is not in `vma`.
+    /// entry's, capped at `end`. `(None, end)` if `addr` is not in `vma`, so a walk always
+    /// makes progress.
     pub(crate) fn walk(
         mmap: &'g MmapReadGuard<'_>,
         vma: &'g Vma,
@@ -194,7 +195,7 @@ impl<'g> PmdPtr<'g> {
         end: u64,
     ) -> (Option<Self>, u64) {
         if !vma.contains(addr) {
-            return (None, addr);
+            return (None, end);
         }
         let mut next = 0;
         // SAFETY: `addr` is in `vma`, which the held mmap lock keeps in the tree, so the

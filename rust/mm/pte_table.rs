@@ -20,7 +20,7 @@
 //! 3. under both locks the caller looks at all 512 entries; [`LockedPteTable::zap_zero_pages`]
 //!    clears mappings of the shared zero page (with `page_table_check` accounting);
 //! 4. [`LockedPteTable::detach`] checks again, under the locks, that every entry is none,
-//!    clears the PMD and hands the table to a [`FreedTables`] batch; then both locks drop;
+//!    clears the PMD, drops both locks and hands the table to a [`FreedTables`] batch;
 //! 5. [`FreedTables::flush`] flushes the TLB over the batch's range with `freed_tables`
 //!    set (so lazy-TLB CPUs and IOMMU paging-structure caches drop the table too; the flush
 //!    also waits for GUP-fast, which runs with IRQs off), subtracts each table from the mm's
@@ -172,7 +172,10 @@ impl<'t> LockedPteTable<'t> {
         unsafe { c::pgmove_pmd_clear(self.pmd.as_ptr()) };
         // SAFETY: `pmdval` pointed to this PTE table (type invariant).
         let table = unsafe { c::pgmove_pmd_pgtable(self.pmdval.raw()) };
-        batch.add(table, self.start);
+        let start = self.start;
+        // Unlock first: adding may flush a full batch, which waits for TLB-flush IPIs.
+        drop(self);
+        batch.add(table, start);
         Ok(())
     }
 }
