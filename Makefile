@@ -3,6 +3,7 @@
 #   make              module + selftests (the debug test kernel is built first, cached)
 #   make check        the test suite in the VM, ending with "N passed, N failed"
 #   make demo         what pgmove does, in the VM
+#   make bench        the benchmark on the perf kernel (JSON to BENCH_JSON, default bench.json)
 #   make shell        a shell in the VM with the module loaded
 #   make kernel       only the test kernel
 #   make deps         only install what is missing
@@ -23,7 +24,7 @@ RUSTC_DEBIAN := /usr/bin/rustc
 KMAKE := $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
 	BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen
 
-.PHONY: all deps kernel module selftests cli check demo shell fmt clean
+.PHONY: all deps kernel module selftests cli check demo shell fmt clean bench bench-build
 all: module selftests cli
 
 deps:
@@ -50,6 +51,26 @@ demo: module cli
 shell: module
 	@tools/vm-run --shell
 
+# The benchmark runs on the perf flavour of the test kernel (no debug options), with the module
+# built for that kernel in build/perf (a copy of the sources, so the debug build stays as is).
+PERF_KDIR := $(PGMOVE_CACHE)/kernel-perf
+PERF_BUILD := $(CURDIR)/build/perf
+BENCH_JSON ?= bench.json
+BENCH_ARGS ?=
+bench-build: deps
+	@tools/kernel/build perf >/dev/null
+	@mkdir -p $(PERF_BUILD)/rust $(PERF_BUILD)/include/uapi/linux
+	@cp -u Kbuild $(PERF_BUILD)/ && cp -u $(filter-out rust/helpers_generated.rs,$(wildcard rust/*.rs)) rust/helpers.c rust/helpers.h $(PERF_BUILD)/rust/ \
+		&& mkdir -p $(PERF_BUILD)/rust/mm && cp -u rust/mm/*.rs $(PERF_BUILD)/rust/mm/ \
+		&& cp -u include/uapi/linux/pgmove.h $(PERF_BUILD)/include/uapi/linux/
+	+$(MAKE) -C $(PERF_KDIR) M=$(PERF_BUILD) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
+		BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen modules
+	+$(MAKE) -C tools/bench KDIR=$(PERF_KDIR)
+
+bench: bench-build
+	@tools/vm-run --kdir $(PERF_KDIR) --module $(PERF_BUILD)/pgmove.ko --memory 3G -- \
+		tools/bench/pgmove-bench --json $(BENCH_JSON) $(BENCH_ARGS)
+
 # Format the module's Rust with the kernel's rustfmt settings.
 fmt:
 	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/pgmove.rs
@@ -58,4 +79,6 @@ clean:
 	+-$(KMAKE) clean 2>/dev/null
 	+-$(MAKE) -C selftests KDIR=$(KDIR) clean 2>/dev/null
 	+-$(MAKE) -C tools/cli clean
+	+-$(MAKE) -C tools/bench clean
+	rm -rf build
 	rm -f rust/helpers_generated.rs

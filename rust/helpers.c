@@ -77,6 +77,22 @@ int pgmove_mmap_read_lock_killable(struct mm_struct *mm)
 	return mmap_read_lock_killable(mm);
 }
 
+int pgmove_mmap_write_lock_killable(struct mm_struct *mm)
+{
+	return mmap_write_lock_killable(mm);
+}
+
+void pgmove_mmap_write_unlock(struct mm_struct *mm)
+{
+	mmap_write_unlock(mm);
+}
+
+/* Excludes per-VMA-lock readers (page faults) until the mmap write lock is dropped. */
+void pgmove_vma_start_write(struct vm_area_struct *vma)
+{
+	vma_start_write(vma);
+}
+
 bool pgmove_mmap_lock_is_contended(struct mm_struct *mm)
 {
 	return mmap_lock_is_contended(mm);
@@ -300,6 +316,15 @@ void pgmove_flush_tlb_freed_tables(struct mm_struct *mm, unsigned long start,
 	flush_tlb_mm_range(mm, start, end, PAGE_SHIFT, true);
 }
 
+/*
+ * flush_tlb_range() (hidden from modules like flush_tlb_mm_range): flush [start, end) of a
+ * VMA's mm after PTEs were cleared there. MOVE's VMAs are never hugetlb: 4 kB stride.
+ */
+void pgmove_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
+{
+	flush_tlb_mm_range(vma->vm_mm, start, end, PAGE_SHIFT, false);
+}
+
 struct folio *pgmove_pmd_folio(pmd_t pmd)
 {
 	return pmd_folio(pmd);
@@ -430,6 +455,12 @@ void pgmove_spin_lock_nested(spinlock_t *lock)
 	spin_lock_nested(lock, SINGLE_DEPTH_NESTING);
 }
 
+/* A third page-table lock of the same class (after two PMD locks). */
+void pgmove_spin_lock_third(spinlock_t *lock)
+{
+	spin_lock_nested(lock, SINGLE_DEPTH_NESTING + 1);
+}
+
 void pgmove_spin_unlock(spinlock_t *lock)
 {
 	spin_unlock(lock);
@@ -548,6 +579,27 @@ bool pgmove_anon_vma_trylock_write(struct anon_vma *anon_vma)
 void pgmove_anon_vma_lock_write(struct anon_vma *anon_vma)
 {
 	anon_vma_lock_write(anon_vma);
+}
+
+struct anon_vma *pgmove_vma_anon_vma(const struct vm_area_struct *vma)
+{
+	return READ_ONCE(vma->anon_vma);
+}
+
+/* The root of the anon_vma an anon folio is mapped through (NULL if it has none). */
+struct anon_vma *pgmove_folio_anon_vma_root(struct folio *folio)
+{
+	/* folio_anon_vma(), which lives in mm/internal.h. */
+	unsigned long mapping = (unsigned long)READ_ONCE(folio->mapping);
+
+	if ((mapping & PAGE_MAPPING_FLAGS) != PAGE_MAPPING_ANON)
+		return NULL;
+	return ((struct anon_vma *)(mapping - PAGE_MAPPING_ANON))->root;
+}
+
+struct anon_vma *pgmove_anon_vma_root(struct anon_vma *anon_vma)
+{
+	return anon_vma->root;
 }
 
 void pgmove_anon_vma_unlock_write(struct anon_vma *anon_vma)

@@ -38,6 +38,7 @@
 const unsigned int PGMOVE_RS_IOC_INFO = PGMOVE_IOC_INFO;
 const unsigned int PGMOVE_RS_IOC_MOVE = PGMOVE_IOC_MOVE;
 const unsigned int PGMOVE_RS_IOC_RECLAIM = PGMOVE_IOC_RECLAIM;
+const unsigned int PGMOVE_RS_IOC_MOVEV = PGMOVE_IOC_MOVEV;
 /* Kernel constants that are expressions bindgen does not evaluate. */
 const unsigned long PGMOVE_PAGE_SIZE = PAGE_SIZE;
 const unsigned long PGMOVE_PMD_SIZE = PMD_SIZE;
@@ -74,6 +75,9 @@ void pgmove_mmput(struct mm_struct *mm);
 void pgmove_mmap_read_lock(struct mm_struct *mm);
 void pgmove_mmap_read_unlock(struct mm_struct *mm);
 int pgmove_mmap_read_lock_killable(struct mm_struct *mm);
+int pgmove_mmap_write_lock_killable(struct mm_struct *mm);
+void pgmove_mmap_write_unlock(struct mm_struct *mm);
+void pgmove_vma_start_write(struct vm_area_struct *vma);
 bool pgmove_mmap_lock_is_contended(struct mm_struct *mm);
 struct vm_area_struct *pgmove_find_vma(struct mm_struct *mm, unsigned long addr);
 struct vm_area_struct *pgmove_vma_lookup(struct mm_struct *mm, unsigned long addr);
@@ -113,6 +117,7 @@ void pgmove_pmd_clear(pmd_t *pmd);
 void pgmove_mm_dec_nr_ptes(struct mm_struct *mm);
 void pgmove_flush_tlb_freed_tables(struct mm_struct *mm, unsigned long start,
 				   unsigned long end);
+void pgmove_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
 struct folio *pgmove_pmd_folio(pmd_t pmd);
 struct page *pgmove_pmd_page(pmd_t pmd);
 spinlock_t *pgmove_pte_lockptr(struct mm_struct *mm, pmd_t *pmdval);
@@ -138,6 +143,7 @@ pte_t pgmove_ptep_get_and_clear(struct mm_struct *mm, unsigned long addr, pte_t 
 void pgmove_set_pte_at(struct mm_struct *mm, unsigned long addr, pte_t *pte, pte_t val);
 void pgmove_spin_lock(spinlock_t *lock);
 void pgmove_spin_lock_nested(spinlock_t *lock);
+void pgmove_spin_lock_third(spinlock_t *lock);
 void pgmove_spin_unlock(spinlock_t *lock);
 
 /* Swap entries, swap devices and the swap cache. */
@@ -171,6 +177,9 @@ int pgmove_split_folio(struct folio *folio);
 bool pgmove_anon_vma_trylock_write(struct anon_vma *anon_vma);
 void pgmove_anon_vma_lock_write(struct anon_vma *anon_vma);
 void pgmove_anon_vma_unlock_write(struct anon_vma *anon_vma);
+struct anon_vma *pgmove_vma_anon_vma(const struct vm_area_struct *vma);
+struct anon_vma *pgmove_folio_anon_vma_root(struct folio *folio);
+struct anon_vma *pgmove_anon_vma_root(struct anon_vma *anon_vma);
 void pgmove_put_anon_vma(struct anon_vma *anon_vma);
 
 /* mmu notifiers (no-ops when the kernel has none). */

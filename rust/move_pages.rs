@@ -14,9 +14,10 @@
 
 use crate::c;
 use crate::mm::{
-    folio::{AnonVmaRef, FolioRef, LockedAnonVma, LockedFolio},
+    folio::{AnonVmaRef, FolioRef, LockedAnonVma, LockedFolio, VmaAnonVmaLock},
     notifier,
-    pgtable::{PmdPairLock, PmdPtr, PmdVal, PtePairLock, PteVal, SwapPte},
+    pgtable::{PmdPairLock, PmdPtr, PmdVal, PtePairLock, PteVal, RunScratch, SwapPte},
+    pte_table::{FreedTables, LockedPteTable},
     swap::SwapDevice,
     vma::MoveVmas,
     MayBlock, Mm,
@@ -54,18 +55,89 @@ pub(crate) fn validate_range(mm: &Mm, start: u64, len: u64) -> Result {
     Ok(())
 }
 
-/// Moves `req.len` bytes from `req.src` to `req.dst` in `mm` (the caller's own).
-pub(crate) fn move_pages(mm: &Mm, req: &MoveRequest, mb: &mut MayBlock) -> MoveOutcome {
-    let vmas = match MoveVmas::lock(mm, req.dst, req.src) {
-        Ok(vmas) => vmas,
-        Err(e) => {
-            return MoveOutcome {
-                moved: 0,
-                error: Some(e),
+/// Performs a sequence of moves in one mm, keeping the VMA locks of one move for the next
+/// when its ranges lie in the same VMAs (`PGMOVE_IOC_MOVEV`), and the scratch space of the
+/// batched path.
+pub(crate) struct Mover<'m> {
+    mm: &'m Mm,
+    vmas: Option<MoveVmas<'m>>,
+    scratch: RunScratch,
+}
+
+impl<'m> Mover<'m> {
+    /// A mover for `mm` (the caller's own) for moves of up to `max_len` bytes each;
+    /// `ENOMEM` if the scratch space cannot be had.
+    pub(crate) fn new(mm: &'m Mm, max_len: u64) -> Result<Self> {
+        Ok(Self {
+            mm,
+            vmas: None,
+            scratch: RunScratch::new(max_len / PAGE_SIZE)?,
+        })
+    }
+
+    /// Drops the VMA locks kept from the last move (before anything that takes the mmap
+    /// lock: a VMA read lock must not be held while waiting for it).
+    pub(crate) fn release(&mut self) {
+        self.vmas = None;
+    }
+
+    /// Moves `req.len` bytes from `req.src` to `req.dst`.
+    ///
+    /// A request that covers a whole PTE table's range at both ends (same offset within a
+    /// PMD, at least one aligned 2 MiB) runs under the mmap write lock, which whole-table
+    /// moves need; any other request under the two VMAs' read locks.
+    pub(crate) fn move_range(&mut self, req: &MoveRequest, mb: &mut MayBlock) -> MoveOutcome {
+        let exclusive = table_moves_possible(req);
+        let reuse = self.vmas.as_ref().is_some_and(|v| {
+            v.dst().contains(req.dst)
+                && v.src().contains(req.src)
+                && (v.is_exclusive() || !exclusive)
+        });
+        if !reuse {
+            self.vmas = None;
+            let locked = if exclusive {
+                MoveVmas::lock_exclusive(self.mm, req.dst, req.src)
+            } else {
+                MoveVmas::lock(self.mm, req.dst, req.src)
+            };
+            match locked {
+                Ok(vmas) => self.vmas = Some(vmas),
+                Err(e) => {
+                    return MoveOutcome {
+                        moved: 0,
+                        error: Some(e),
+                    }
+                }
             }
         }
-    };
-    if let Err(e) = check_vmas(&vmas, req) {
+        let Some(vmas) = self.vmas.as_ref() else {
+            return MoveOutcome {
+                moved: 0,
+                error: Some(EINVAL),
+            };
+        };
+        move_locked(vmas, req, &mut self.scratch, mb)
+    }
+}
+
+/// Whether some 2 MiB of the request could move as a whole PTE table: source and destination
+/// at the same offset within a PMD, and one PMD-aligned 2 MiB inside the request.
+fn table_moves_possible(req: &MoveRequest) -> bool {
+    if req.src % PMD_SIZE != req.dst % PMD_SIZE {
+        return false;
+    }
+    let first = req.src.div_ceil(PMD_SIZE).saturating_mul(PMD_SIZE);
+    first.checked_add(PMD_SIZE).is_some_and(|end| end <= req.src + req.len)
+}
+
+/// The body of a move, with both VMAs locked ([`MoveVmas`]).
+fn move_locked(
+    vmas: &MoveVmas<'_>,
+    req: &MoveRequest,
+    scratch: &mut RunScratch,
+    mb: &mut MayBlock,
+) -> MoveOutcome {
+    if let Err(e) = check_vmas(vmas, req) {
         return MoveOutcome {
             moved: 0,
             error: Some(e),
@@ -74,30 +146,41 @@ pub(crate) fn move_pages(mm: &Mm, req: &MoveRequest, mb: &mut MayBlock) -> MoveO
     let src_end = req.src + req.len;
     let (mut src_addr, mut dst_addr, mut moved) = (req.src, req.dst, 0u64);
     let mut error = None;
-    while src_addr < src_end {
-        let step = move_step(&vmas, dst_addr, src_addr, src_end, req.allow_src_holes, mb);
-        mb.cond_resched();
-        if mb.fatal_signal_pending() {
-            // Do not override a real error.
-            error = Some(match step {
-                Ok(_) | Err(EAGAIN) => EINTR,
-                Err(e) => e,
-            });
-            break;
-        }
-        match step {
-            Ok(size) => {
-                src_addr += size;
-                dst_addr += size;
-                moved += size;
-            }
-            Err(EAGAIN) => continue,
-            Err(e) => {
-                error = Some(e);
+    // One invalidation for the whole request: secondary MMUs drop the source range once.
+    notifier::invalidate(vmas.mm(), req.src, src_end, || {
+        while src_addr < src_end {
+            let step = move_step(
+                vmas,
+                dst_addr,
+                src_addr,
+                src_end,
+                req.allow_src_holes,
+                scratch,
+                mb,
+            );
+            mb.cond_resched();
+            if mb.fatal_signal_pending() {
+                // Do not override a real error.
+                error = Some(match step {
+                    Ok(_) | Err(EAGAIN) => EINTR,
+                    Err(e) => e,
+                });
                 break;
             }
+            match step {
+                Ok(size) => {
+                    src_addr += size;
+                    dst_addr += size;
+                    moved += size;
+                }
+                Err(EAGAIN) => continue,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
         }
-    }
+    });
     MoveOutcome { moved, error }
 }
 
@@ -141,14 +224,16 @@ fn move_splits_huge_pmd(dst_addr: u64, src_addr: u64, src_end: u64) -> bool {
     src_addr % PMD_SIZE != 0 || dst_addr % PMD_SIZE != 0 || src_end - src_addr < PMD_SIZE
 }
 
-/// One step of the loop: moves the entry at `src_addr`; returns the bytes it covered
-/// (a page, a PMD, or 0 when it only split a huge PMD and the step must be redone).
+/// One step of the loop: moves the entry at `src_addr`, or a run of entries from it on;
+/// returns the bytes it covered (pages, a PMD, or 0 when it only split a huge PMD and the
+/// step must be redone).
 fn move_step(
     vmas: &MoveVmas<'_>,
     dst_addr: u64,
     src_addr: u64,
     src_end: u64,
     allow_src_holes: bool,
+    scratch: &mut RunScratch,
     mb: &mut MayBlock,
 ) -> Result<u64> {
     let src_pmd = match PmdPtr::find(vmas, src_addr) {
@@ -157,6 +242,14 @@ fn move_step(
         None => PmdPtr::alloc(vmas, src_addr)?,
     };
     let dst_pmd = PmdPtr::alloc(vmas, dst_addr)?;
+    if vmas.is_exclusive()
+        && src_addr % PMD_SIZE == 0
+        && dst_addr % PMD_SIZE == 0
+        && src_end - src_addr >= PMD_SIZE
+        && move_table(vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, allow_src_holes, scratch, mb)
+    {
+        return Ok(PMD_SIZE);
+    }
     let dst_pmdval = dst_pmd.get_lockless();
     // Never overwrite a huge destination; if one appears later the rechecks catch it.
     if dst_pmdval.is_trans_huge() {
@@ -188,6 +281,10 @@ fn move_step(
         src_pmd.alloc_pte_table()?;
     }
     dst_pmd.alloc_pte_table()?;
+    let pages = move_run(vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, src_end, scratch, mb);
+    if pages > 0 {
+        return Ok(pages as u64 * PAGE_SIZE);
+    }
     move_pte(
         vmas,
         &dst_pmd,
@@ -280,7 +377,7 @@ fn move_huge_pmd(
     src_addr: u64,
     mb: &mut MayBlock,
 ) -> Result {
-    notifier::invalidate(vmas.mm(), src_addr, src_addr + PMD_SIZE, || {
+    {
         let mut locked: Option<LockedFolio> = None;
         let mut anon_vma: Option<LockedAnonVma> = None;
         if let Some(folio) = folio {
@@ -296,7 +393,73 @@ fn move_huge_pmd(
             _ => None,
         };
         pair.move_huge(vmas, dst_addr, src_addr, dst_pmdval, src_pmdval, folio)
-    })
+    }
+}
+
+/// The whole-table path: with the mmap write lock held, moves the PTE table that maps the
+/// 2 MiB at `src_addr` to `dst_addr` when every entry in it can move. An empty table at the
+/// destination is freed first (as RECLAIM would). False when the table cannot move as a
+/// whole; then nothing changed and the run and per-page paths take over.
+#[allow(clippy::too_many_arguments)]
+fn move_table(
+    vmas: &MoveVmas<'_>,
+    dst_pmd: &PmdPtr<'_>,
+    src_pmd: &PmdPtr<'_>,
+    dst_addr: u64,
+    src_addr: u64,
+    allow_src_holes: bool,
+    scratch: &mut RunScratch,
+    mb: &mut MayBlock,
+) -> bool {
+    if !src_pmd.get().is_table() {
+        return false;
+    }
+    if dst_pmd.get().is_table() {
+        let Some(table) = LockedPteTable::lock(dst_pmd, dst_addr, mb) else {
+            return false;
+        };
+        let mut freed = FreedTables::new(vmas.mm());
+        // A destination table in use stays: the per-page path reports EEXIST.
+        if table.detach(&mut freed).is_err() {
+            return false;
+        }
+    }
+    let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {
+        return false;
+    };
+    let mut pair = PmdPairLock::lock(dst_pmd, src_pmd, mb);
+    pair.move_table(vmas, dst_addr, src_addr, allow_src_holes, &anon_vma, scratch)
+}
+
+/// The batched path: moves the run of ordinary entries from `src_addr` on (up to the end of
+/// either PTE table or of the request) under one pair of PTE locks, with the source VMA's
+/// anon_vma tree write-locked and one TLB flush; returns the pages moved, 0 when the entry
+/// at `src_addr` needs the per-page path.
+#[allow(clippy::too_many_arguments)]
+fn move_run(
+    vmas: &MoveVmas<'_>,
+    dst_pmd: &PmdPtr<'_>,
+    src_pmd: &PmdPtr<'_>,
+    dst_addr: u64,
+    src_addr: u64,
+    src_end: u64,
+    scratch: &mut RunScratch,
+    mb: &mut MayBlock,
+) -> usize {
+    // Taken before the tables are mapped: it may sleep. Dropped at the end of the run,
+    // before the per-page path takes any folio lock (folio locks come first in lock order).
+    let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {
+        return 0;
+    };
+    let Some(dst_map) = dst_pmd.map_pte(dst_addr, mb) else {
+        return 0;
+    };
+    let Some(src_map) = src_pmd.map_pte(src_addr, mb) else {
+        return 0;
+    };
+    let max = ((src_end - src_addr) / PAGE_SIZE) as usize;
+    let mut pair = PtePairLock::lock(&dst_map, &src_map);
+    pair.move_run(vmas, dst_addr, src_addr, max, &anon_vma, scratch)
 }
 
 /// What one attempt at moving a PTE ended with: a result, or a lock to wait for (which
@@ -319,7 +482,7 @@ fn move_pte(
     allow_src_holes: bool,
     mb: &mut MayBlock,
 ) -> Result {
-    notifier::invalidate(vmas.mm(), src_addr, src_addr + PAGE_SIZE, || {
+    {
         // Declared in lock order, so they are released in reverse (anon_vma, then folio).
         let mut folio = LockedSource::default();
         let mut anon_vma: Option<LockedAnonVma> = None;
@@ -351,7 +514,7 @@ fn move_pte(
                 }
             }
         }
-    })
+    }
 }
 
 /// The source folio held across attempts, with the PTE it was found through.

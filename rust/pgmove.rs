@@ -17,7 +17,7 @@ mod uapi;
 
 use miscdev::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
 use mm::{MayBlock, Mm, MmGrab, MmUsers};
-use move_pages::MoveRequest;
+use move_pages::{MoveOutcome, MoveRequest, Mover};
 use reclaim::{ReclaimCounts, ReclaimRequest};
 
 module! {
@@ -87,6 +87,7 @@ impl MiscDevice for PgMoveDevice {
             uapi::IOC_INFO => info(arg),
             uapi::IOC_MOVE => move_ioctl(&file.owner, arg),
             uapi::IOC_RECLAIM => reclaim_ioctl(&file.owner, arg),
+            uapi::IOC_MOVEV => movev_ioctl(&file.owner, arg),
             _ => Err(ENOTTY),
         }
     }
@@ -114,58 +115,132 @@ fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
         .reader()
         .read()?;
     let mm = owner.as_current().ok_or(EPERM)?;
+    let mut mb = MayBlock::ioctl_context();
+    let outcome = match Mover::new(mm, req.len) {
+        Ok(mut mover) => move_one(mm, &mut mover, &req, &mut mb),
+        Err(e) => MoveOutcome {
+            moved: 0,
+            error: Some(e),
+        },
+    };
+    let (moved, res) = move_result(&outcome, req.len);
+    let moved_at = arg.wrapping_add(core::mem::offset_of!(uapi::Move, moved));
+    UserSlice::new(moved_at, core::mem::size_of::<i64>())
+        .writer()
+        .write(&moved)?;
+    res.map(|()| 0)
+}
+
+/// Checks one `struct pgmove_move` and performs it with `mover`.
+fn move_one(mm: &Mm, mover: &mut Mover<'_>, req: &uapi::Move, mb: &mut MayBlock) -> MoveOutcome {
     let checked = move_pages::validate_range(mm, req.dst, req.len)
         .and_then(|()| move_pages::validate_range(mm, req.src, req.len))
         .and_then(|()| match req.flags & !uapi::MOVE_FLAGS {
             0 => Ok(()),
             _ => Err(EINVAL),
         });
-    let mut mb = MayBlock::ioctl_context();
-    let outcome = match checked {
-        Ok(()) => {
-            let request = MoveRequest {
-                dst: req.dst,
-                src: req.src,
-                len: req.len,
-                allow_src_holes: req.flags & uapi::MOVE_ALLOW_SRC_HOLES != 0,
-            };
-            let outcome = move_pages::move_pages(mm, &request, &mut mb);
-            if req.flags & uapi::MOVE_RECLAIM_SRC != 0 && outcome.moved > 0 {
-                // Best effort: the move is done; a fatal signal may cut the reclaim short.
-                let _ = reclaim::reclaim(
-                    mm,
-                    &ReclaimRequest {
-                        start: req.src,
-                        end: req.src + outcome.moved,
-                        zeropage: false,
-                    },
-                    &mut ReclaimCounts::default(),
-                    &mut mb,
-                );
-            }
-            outcome
-        }
-        Err(e) => move_pages::MoveOutcome {
+    if let Err(e) = checked {
+        return MoveOutcome {
             moved: 0,
             error: Some(e),
-        },
+        };
+    }
+    let request = MoveRequest {
+        dst: req.dst,
+        src: req.src,
+        len: req.len,
+        allow_src_holes: req.flags & uapi::MOVE_ALLOW_SRC_HOLES != 0,
     };
+    let outcome = mover.move_range(&request, mb);
+    if req.flags & uapi::MOVE_RECLAIM_SRC != 0 && outcome.moved > 0 {
+        // RECLAIM takes the mmap lock: no VMA lock may be held meanwhile.
+        mover.release();
+        // Best effort: the move is done; a fatal signal may cut the reclaim short.
+        let _ = reclaim::reclaim(
+            mm,
+            &ReclaimRequest {
+                start: req.src,
+                end: req.src + outcome.moved,
+                zeropage: false,
+            },
+            &mut ReclaimCounts::default(),
+            mb,
+        );
+    }
+    outcome
+}
+
+/// What a move's `moved` field gets, and what the ioctl returns for it: 0 when all `len`
+/// bytes moved, `EAGAIN` after a part, else the error (and `moved = -errno`).
+fn move_result(outcome: &MoveOutcome, len: u64) -> (i64, Result) {
     // Nothing moved means there is an error (the loop stops only on one, or when done).
     let error = outcome.error.unwrap_or(EINVAL);
-    let moved: i64 = if outcome.moved > 0 {
-        outcome.moved as i64
-    } else {
-        i64::from(error.to_errno())
-    };
-    let moved_at = arg.wrapping_add(core::mem::offset_of!(uapi::Move, moved));
-    UserSlice::new(moved_at, core::mem::size_of::<i64>())
-        .writer()
-        .write(&moved)?;
     match outcome.moved {
-        0 => Err(error),
-        m if m == req.len => Ok(0),
-        _ => Err(EAGAIN),
+        0 => (i64::from(error.to_errno()), Err(error)),
+        m if m == len => (m as i64, Ok(())),
+        m => (m as i64, Err(EAGAIN)),
     }
+}
+
+/// `PGMOVE_IOC_MOVEV`: reads a `struct pgmove_movev` and its entries, performs them in
+/// order, writes each performed entry's `moved` and then `completed`.
+///
+/// Once the struct was read `completed` is always written (0 after an argument error).
+fn movev_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
+    let req: uapi::MoveV = UserSlice::new(arg, core::mem::size_of::<uapi::MoveV>())
+        .reader()
+        .read()?;
+    let mut completed = 0u64;
+    let res = match owner.as_current() {
+        Some(mm) => movev_entries(mm, &req, &mut completed),
+        None => Err(EPERM),
+    };
+    let completed_at = arg.wrapping_add(core::mem::offset_of!(uapi::MoveV, completed));
+    UserSlice::new(completed_at, core::mem::size_of::<u64>())
+        .writer()
+        .write(&completed)?;
+    res.map(|()| 0)
+}
+
+/// The entries of a `PGMOVE_IOC_MOVEV`: all are read before any moves (no user memory is
+/// touched while VMA locks are held), moved in order until one does not complete, and the
+/// `moved` of each entry performed is written back once the locks are gone.
+fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
+    if req.flags != 0 || req.count == 0 || req.count > uapi::MOVEV_MAX {
+        return Err(EINVAL);
+    }
+    let count = req.count as usize;
+    let size = core::mem::size_of::<uapi::Move>();
+    let mut entries = KVec::with_capacity(count, GFP_KERNEL)?;
+    let mut reader = UserSlice::new(req.moves as usize, count * size).reader();
+    for _ in 0..count {
+        entries.push(reader.read::<uapi::Move>()?, GFP_KERNEL)?;
+    }
+    let mut results: KVec<i64> = KVec::with_capacity(count, GFP_KERNEL)?;
+    let mut error = None;
+    {
+        let longest = entries.iter().map(|e| e.len).max().unwrap_or(0);
+        let mut mover = Mover::new(mm, longest)?;
+        let mut mb = MayBlock::ioctl_context();
+        for entry in entries.iter() {
+            let outcome = move_one(mm, &mut mover, entry, &mut mb);
+            let (moved, res) = move_result(&outcome, entry.len);
+            results.push(moved, GFP_KERNEL)?;
+            if let Err(e) = res {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let moved_off = core::mem::offset_of!(uapi::Move, moved);
+    for (i, moved) in results.iter().enumerate() {
+        let at = (req.moves as usize).wrapping_add(i * size + moved_off);
+        UserSlice::new(at, core::mem::size_of::<i64>())
+            .writer()
+            .write(moved)?;
+    }
+    *completed = (results.len() - usize::from(error.is_some())) as u64;
+    error.map_or(Ok(()), Err)
 }
 
 /// `PGMOVE_IOC_RECLAIM`: reads a `struct pgmove_reclaim`, reclaims, writes the counters back.

@@ -82,6 +82,31 @@ pub(crate) const MOVE_FLAGS: u64 = MOVE_ALLOW_SRC_HOLES | MOVE_RECLAIM_SRC;
 pub(crate) const IOC_MOVE: u32 = c::PGMOVE_RS_IOC_MOVE;
 const _: () = assert!(IOC_MOVE == ioctl::_IOWR::<Move>(IOC_MAGIC, 0x01));
 
+/// `struct pgmove_movev`, the argument of `PGMOVE_IOC_MOVEV`.
+#[repr(C)]
+pub(crate) struct MoveV {
+    /// User pointer to `count` `struct pgmove_move`.
+    pub(crate) moves: u64,
+    /// Number of entries, `1..=MOVEV_MAX`.
+    pub(crate) count: u32,
+    /// Must be zero.
+    pub(crate) flags: u32,
+    /// Out: entries moved in full.
+    pub(crate) completed: u64,
+}
+assert_same_layout!(MoveV, c::pgmove_movev, moves, count, flags, completed);
+
+// SAFETY: `MoveV` is `repr(C)` with integer fields only, laid out as the C struct (asserted:
+// 8 + 4 + 4 + 8 bytes, size 24), so it has no padding and every bit pattern is valid.
+unsafe impl FromBytes for MoveV {}
+
+/// `PGMOVE_MOVEV_MAX`: the most entries one `PGMOVE_IOC_MOVEV` takes.
+pub(crate) const MOVEV_MAX: u32 = c::PGMOVE_MOVEV_MAX;
+
+/// `PGMOVE_IOC_MOVEV`.
+pub(crate) const IOC_MOVEV: u32 = c::PGMOVE_RS_IOC_MOVEV;
+const _: () = assert!(IOC_MOVEV == ioctl::_IOWR::<MoveV>(IOC_MAGIC, 0x03));
+
 /// `struct pgmove_reclaim`, the argument of `PGMOVE_IOC_RECLAIM`.
 #[repr(C)]
 pub(crate) struct Reclaim {
@@ -155,5 +180,8 @@ pub(crate) const FEAT_RECLAIM: u64 = c::PGMOVE_FEAT_RECLAIM as u64;
 /// `PGMOVE_FEAT_RECLAIM_ZEROPAGE`.
 pub(crate) const FEAT_RECLAIM_ZEROPAGE: u64 = c::PGMOVE_FEAT_RECLAIM_ZEROPAGE as u64;
 
+/// `PGMOVE_FEAT_MOVEV`.
+pub(crate) const FEAT_MOVEV: u64 = c::PGMOVE_FEAT_MOVEV as u64;
+
 /// `PGMOVE_FEAT_*` bits this build supports.
-pub(crate) const FEATURES: u64 = FEAT_MOVE | FEAT_RECLAIM | FEAT_RECLAIM_ZEROPAGE;
+pub(crate) const FEATURES: u64 = FEAT_MOVE | FEAT_RECLAIM | FEAT_RECLAIM_ZEROPAGE | FEAT_MOVEV;

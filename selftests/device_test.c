@@ -50,7 +50,8 @@ TEST_F(dev, info_reports_abi_version)
 	EXPECT_EQ(PGMOVE_ABI_VERSION, info.abi_version);
 	EXPECT_EQ(0, info.reserved);
 	/* MOVE and RECLAIM are there, and no bit outside the ones this header defines. */
-	EXPECT_EQ(PGMOVE_FEAT_MOVE | PGMOVE_FEAT_RECLAIM | PGMOVE_FEAT_RECLAIM_ZEROPAGE,
+	EXPECT_EQ(PGMOVE_FEAT_MOVE | PGMOVE_FEAT_RECLAIM | PGMOVE_FEAT_RECLAIM_ZEROPAGE |
+		  PGMOVE_FEAT_MOVEV,
 		  info.features);
 }
 

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Differential: every scenario runs twice on fresh mappings, once through the kernel's own
- * UFFDIO_MOVE (destination registered with a userfaultfd) and once through
- * PGMOVE_IOC_MOVE; both must give the same return, errno, `moved`, memory contents and
- * PFNs (a move, never a copy).
+ * Differential: every scenario runs three times on fresh mappings: through the kernel's own
+ * UFFDIO_MOVE (destination registered with a userfaultfd), through PGMOVE_IOC_MOVE, and
+ * through PGMOVE_IOC_MOVEV with the request as its one entry. All must give the same
+ * return, errno, `moved`, memory contents, PFNs (a move, never a copy) and per-page state
+ * in /proc/self/pagemap (present, swapped, soft-dirty, exclusive).
  *
  * One deliberate difference: when the arguments are rejected before anything is looked at,
  * UFFDIO_MOVE leaves `move` as it was, pgmove writes -errno (Documentation/move.rst).
  */
 #define _GNU_SOURCE
+#include <linux/io_uring.h>
 #include <signal.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -24,6 +27,7 @@ struct scen {
 	unsigned long from, to, len;	/* the request (addresses) */
 	unsigned long long pgflags;	/* PGMOVE_MOVE_* */
 	pid_t child;			/* a child sharing pages, killed at the end */
+	int ring;			/* an io_uring pinning a page (0: none), closed at the end */
 	bool src_unmapped;		/* src was unmapped by the setup */
 };
 
@@ -138,6 +142,72 @@ static void sc_same_vma(struct scen *s)
 	s->len = NPAGES * PAGE;
 }
 
+/*
+ * Runs the batched path cuts short: present pages, zero pages and swap entries mixed
+ * within one PTE table (the per-page path takes the entries a run cannot).
+ */
+static void sc_mixed_run(struct scen *s)
+{
+	sc_plain(s);
+	madvise(s->src + 3 * PAGE, 2 * PAGE, MADV_DONTNEED);
+	(void)*(volatile char *)(s->src + 3 * PAGE);	/* zero page */
+	page_out(s->src + 9 * PAGE, 2 * PAGE);		/* swap entries */
+	s->src[12 * PAGE] = 7;				/* dirty again after the fill */
+}
+/* A page pinned by an io_uring fixed buffer in the middle of a run: moves stop there. */
+static void sc_pinned_mid(struct scen *s)
+{
+	struct io_uring_params params = { 0 };
+	struct iovec iov;
+
+	sc_plain(s);
+	iov.iov_base = s->src + 6 * PAGE;
+	iov.iov_len = PAGE;
+	s->ring = syscall(__NR_io_uring_setup, 4, &params);
+	if (s->ring < 0 || syscall(__NR_io_uring_register, s->ring, IORING_REGISTER_BUFFERS, &iov, 1))
+		s->ring = -1;
+}
+/* A run across a PTE-table boundary, unaligned at both ends. */
+static void sc_across_tables(struct scen *s)
+{
+	s->src = map_anon(2 * PMD, true, false);
+	s->dst = map_anon(2 * PMD, true, false);
+	s->src_len = s->dst_len = 2 * PMD;
+	fill_pages(s->src, 2 * PMD, 6);
+	s->from = (unsigned long)s->src + PMD - 5 * PAGE;
+	s->to = (unsigned long)s->dst + PMD - 9 * PAGE;
+	s->len = 20 * PAGE;
+}
+
+/* Whole PTE tables at both ends: two tables of 4 kB pages, one with zero-page entries. */
+static void sc_whole_tables(struct scen *s)
+{
+	s->src = map_anon(2 * PMD, true, false);
+	s->dst = map_anon(2 * PMD, true, false);
+	s->src_len = s->dst_len = 2 * PMD;
+	fill_pages(s->src, 2 * PMD, 8);
+	madvise(s->src + PMD + 5 * PAGE, 4 * PAGE, MADV_DONTNEED);
+	for (int i = 0; i < 4; i++)
+		(void)*(volatile char *)(s->src + PMD + (5 + i) * PAGE);
+	s->from = (unsigned long)s->src;
+	s->to = (unsigned long)s->dst;
+	s->len = 2 * PMD;
+}
+/* Whole tables with holes, allowed. */
+static void sc_whole_tables_holes(struct scen *s)
+{
+	sc_whole_tables(s);
+	madvise(s->src + 17 * PAGE, 2 * PAGE, MADV_DONTNEED);
+	s->pgflags = PGMOVE_MOVE_ALLOW_SRC_HOLES;
+}
+/* Whole tables into a destination whose first table MADV_DONTNEED emptied. */
+static void sc_whole_tables_empty_dst(struct scen *s)
+{
+	sc_whole_tables(s);
+	memset(s->dst, 1, PMD);
+	madvise(s->dst, PMD, MADV_DONTNEED);
+}
+
 static const struct {
 	const char *name;
 	setup_fn setup;
@@ -156,13 +226,20 @@ static const struct {
 	{ "thp_whole", sc_thp, false, true }, { "thp_misaligned", sc_thp_misaligned, false, true },
 	{ "thp_short", sc_thp_short, false, true }, { "huge_zero_page", sc_huge_zero, false, true },
 	{ "overlap_down", sc_overlap_down }, { "overlap_up", sc_overlap_up },
-	{ "same_vma", sc_same_vma },
+	{ "same_vma", sc_same_vma }, { "mixed_run", sc_mixed_run, true },
+	{ "pinned_mid", sc_pinned_mid }, { "across_tables", sc_across_tables },
+	{ "whole_tables", sc_whole_tables }, { "whole_tables_holes", sc_whole_tables_holes },
+	{ "whole_tables_empty_dst", sc_whole_tables_empty_dst },
 };
+
+enum via { VIA_UFFD, VIA_MOVE, VIA_MOVEV };
+static const char *const via_name[] = { "UFFDIO_MOVE", "MOVE", "MOVEV" };
 
 /* What a run ended with, for comparison. */
 struct outcome {
 	struct move_res r;
 	uint64_t src_sum, dst_sum;	/* FNV-1a of the mappings' contents afterwards */
+	uint64_t pm_sum;		/* FNV-1a of the pagemap flag bits of both mappings */
 	bool pfns_moved;		/* every page present at src before is at dst after */
 	bool setup_ok;
 };
@@ -178,7 +255,37 @@ static uint64_t fnv(const char *p, unsigned long len)
 	return h;
 }
 
-static struct outcome run(int idx, bool via_uffd, int pgfd)
+/* The pagemap bits that describe an entry, not the page it maps (PFNs differ per run). */
+#define PM_STATE_BITS (PM_PRESENT | PM_SWAP | (1ULL << 55) | (1ULL << 56))
+
+static uint64_t pagemap_sum(const char *p, unsigned long len, uint64_t h)
+{
+	for (unsigned long i = 0; i < len; i += PAGE) {
+		h ^= pagemap_entry(p + i) & PM_STATE_BITS;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* PGMOVE_IOC_MOVEV with one entry, reported as the entry's MOVE would be. */
+static struct move_res movev_one(int fd, unsigned long dst, unsigned long src,
+				 unsigned long len, unsigned long long flags)
+{
+	struct pgmove_move m = { .dst = dst, .src = src, .len = len, .flags = flags,
+				 .moved = MOVED_UNSET };
+	struct pgmove_movev v = { .moves = (unsigned long)&m, .count = 1, .completed = ~0ULL };
+	struct move_res r;
+
+	r.ret = ioctl(fd, PGMOVE_IOC_MOVEV, &v);
+	r.err = r.ret ? errno : 0;
+	r.moved = m.moved;
+	/* completed must say whether the entry completed. */
+	if (v.completed != (r.ret == 0 ? 1 : 0))
+		r.moved = -1000000;
+	return r;
+}
+
+static struct outcome run(int idx, enum via via, int pgfd)
 {
 	struct scen s = { 0 };
 	struct outcome o = { 0 };
@@ -193,8 +300,12 @@ static struct outcome run(int idx, bool via_uffd, int pgfd)
 		if (s.from + i * PAGE >= (unsigned long)s.src &&
 		    s.from + i * PAGE < (unsigned long)s.src + s.src_len)
 			before[i] = pfn_of((char *)s.from + i * PAGE);
-	o.setup_ok = true;
-	if (via_uffd) {
+	o.setup_ok = s.ring >= 0;
+	if (!o.setup_ok)
+		goto out;
+	/* Soft-dirty bits are compared: start every run from clear ones. */
+	clear_soft_dirty();
+	if (via == VIA_UFFD) {
 		char *d = s.dst_len ? s.dst : s.src;
 		unsigned long dl = s.dst_len ? s.dst_len : s.src_len;
 
@@ -210,19 +321,28 @@ static struct outcome run(int idx, bool via_uffd, int pgfd)
 		/* Unregister before reading dst: a missing page would wait for a userfault. */
 		close(uffd);
 		uffd = -1;
-	} else {
+	} else if (via == VIA_MOVE) {
 		o.r = pgmove_do_move(pgfd, s.to, s.from, s.len, s.pgflags);
+	} else {
+		o.r = movev_one(pgfd, s.to, s.from, s.len, s.pgflags);
 	}
 	if (!s.src_unmapped)
 		o.src_sum = fnv(s.src, s.src_len);
 	if (s.dst_len)
 		o.dst_sum = fnv(s.dst, s.dst_len);
+	/* After the contents were read: reading a hole maps the zero page in both runs alike. */
+	if (!s.src_unmapped)
+		o.pm_sum = pagemap_sum(s.src, s.src_len, 0xcbf29ce484222325ULL);
+	if (s.dst_len)
+		o.pm_sum = pagemap_sum(s.dst, s.dst_len, o.pm_sum);
 	o.pfns_moved = true;
 	for (i = 0; o.r.moved > 0 && o.r.moved != MOVED_UNSET &&
 	     i < (unsigned long)o.r.moved / PAGE && i < n; i++)
 		if (before[i] && pfn_of((char *)s.to + i * PAGE) != before[i])
 			o.pfns_moved = false;
 out:
+	if (s.ring > 0)
+		close(s.ring);
 	if (s.child > 0) {
 		kill(s.child, SIGKILL);
 		waitpid(s.child, NULL, 0);
@@ -262,27 +382,33 @@ TEST_F_TIMEOUT(diff, uffdio_move_and_pgmove_agree, 300)
 			skipped++;
 			continue;
 		}
-		u = run(i, true, pgfd);
-		p = run(i, false, pgfd);
-		ASSERT_TRUE(u.setup_ok) TH_LOG("%s: could not register dst", scenarios[i].name);
-		TH_LOG("%-22s uffd: ret %d errno %-3d moved %-8lld  pgmove: ret %d errno %-3d moved %lld",
-		       scenarios[i].name, u.r.ret, u.r.err, u.r.moved, p.r.ret, p.r.err, p.r.moved);
-		EXPECT_EQ(u.r.ret, p.r.ret) TH_LOG("%s: return", scenarios[i].name);
-		EXPECT_EQ(u.r.err, p.r.err) TH_LOG("%s: errno", scenarios[i].name);
-		if (u.r.moved == MOVED_UNSET) {
-			/* UFFDIO_MOVE rejected the arguments without writing `move`. */
-			EXPECT_EQ(-(long long)u.r.err, p.r.moved) TH_LOG("%s", scenarios[i].name);
-		} else {
-			EXPECT_EQ(u.r.moved, p.r.moved) TH_LOG("%s: moved", scenarios[i].name);
+		u = run(i, VIA_UFFD, pgfd);
+		ASSERT_TRUE(u.setup_ok) TH_LOG("%s: could not set up", scenarios[i].name);
+		for (enum via v = VIA_MOVE; v <= VIA_MOVEV; v++) {
+			const char *name = scenarios[i].name, *how = via_name[v];
+
+			p = run(i, v, pgfd);
+			ASSERT_TRUE(p.setup_ok) TH_LOG("%s: could not set up", name);
+			TH_LOG("%-22s uffd: ret %d errno %-3d moved %-8lld  %s: ret %d errno %-3d moved %lld",
+			       name, u.r.ret, u.r.err, u.r.moved, how, p.r.ret, p.r.err, p.r.moved);
+			EXPECT_EQ(u.r.ret, p.r.ret) TH_LOG("%s %s: return", name, how);
+			EXPECT_EQ(u.r.err, p.r.err) TH_LOG("%s %s: errno", name, how);
+			if (u.r.moved == MOVED_UNSET) {
+				/* UFFDIO_MOVE rejected the arguments without writing `move`. */
+				EXPECT_EQ(-(long long)u.r.err, p.r.moved) TH_LOG("%s %s", name, how);
+			} else {
+				EXPECT_EQ(u.r.moved, p.r.moved) TH_LOG("%s %s: moved", name, how);
+			}
+			EXPECT_EQ(u.src_sum, p.src_sum) TH_LOG("%s %s: source contents", name, how);
+			EXPECT_EQ(u.dst_sum, p.dst_sum) TH_LOG("%s %s: destination contents", name, how);
+			EXPECT_EQ(u.pm_sum, p.pm_sum) TH_LOG("%s %s: pagemap state", name, how);
+			EXPECT_TRUE(p.pfns_moved) TH_LOG("%s %s copied", name, how);
 		}
-		EXPECT_EQ(u.src_sum, p.src_sum) TH_LOG("%s: source contents", scenarios[i].name);
-		EXPECT_EQ(u.dst_sum, p.dst_sum) TH_LOG("%s: destination contents", scenarios[i].name);
 		EXPECT_TRUE(u.pfns_moved) TH_LOG("%s: UFFDIO_MOVE copied", scenarios[i].name);
-		EXPECT_TRUE(p.pfns_moved) TH_LOG("%s: pgmove copied", scenarios[i].name);
 		compared++;
 	}
-	TH_LOG("%d scenarios compared, %d skipped (no swap or THP)", compared, skipped);
-	ASSERT_GT(compared, 20);
+	TH_LOG("%d scenarios compared three ways, %d skipped (no swap or THP)", compared, skipped);
+	ASSERT_GT(compared, 31);
 	close(pgfd);
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * MOVE under concurrency: movers shuffle tagged pages around one VMA while other threads
+ * MOVE under concurrency: movers shuffle tagged pages around one VMA (with PGMOVE_IOC_MOVE
+ * one range at a time, and with PGMOVE_IOC_MOVEV many at once) while other threads
  * fault, write, MADV_DONTNEED, MADV_PAGEOUT, mprotect and fork. Every page carries a unique
  * tag and a checksum; no operation of the others can create or destroy a tag, so at the end
  * (and in every forked child's view) a census must find each tag exactly once.
@@ -23,7 +24,7 @@ struct stress {
 	int fd;
 	char *area;		/* SLOTS tagged slots, then SCRATCH scratch pages */
 	atomic_bool stop;
-	atomic_long moves, moved_pages, forks, bad_errno, child_failures;
+	atomic_long moves, moved_pages, movevs, forks, bad_errno, child_failures;
 	atomic_int last_bad_errno;
 };
 
@@ -91,6 +92,58 @@ static void *mover(void *arg)
 		if (r.ret && r.err == EAGAIN && r.moved < 0) {
 			s->bad_errno++;
 			s->last_bad_errno = -1000;
+		}
+	}
+	return NULL;
+}
+
+/* Vectors of up to 32 moves of 1..32 pages each, some overlapping one another. */
+static void *vector_mover(void *arg)
+{
+	struct stress *s = arg;
+	unsigned int seed = 17;
+	struct pgmove_move m[32];
+
+	while (!s->stop) {
+		unsigned int count = 1 + rnd(&seed, 32), i;
+		struct pgmove_movev v = { .moves = (unsigned long)m, .count = count,
+					  .completed = ~0ULL };
+		int ret, err;
+
+		for (i = 0; i < count; i++) {
+			unsigned long n = 1 + rnd(&seed, 32);
+			unsigned long from = rnd(&seed, SLOTS - n), to = rnd(&seed, SLOTS - n);
+
+			m[i] = (struct pgmove_move){ .dst = (unsigned long)s->area + to * PAGE,
+						     .src = (unsigned long)s->area + from * PAGE,
+						     .len = n * PAGE, .moved = MOVED_UNSET,
+						     .flags = rnd(&seed, 2) ? PGMOVE_MOVE_ALLOW_SRC_HOLES : 0 };
+		}
+		ret = ioctl(s->fd, PGMOVE_IOC_MOVEV, &v);
+		err = ret ? errno : 0;
+		s->movevs++;
+		/* completed entries moved all; the one that stopped the call says why; the
+		 * ones after it are untouched. */
+		for (i = 0; i < count; i++) {
+			bool ok;
+
+			if (i < v.completed)
+				ok = m[i].moved == (long long)m[i].len;
+			else if (i == v.completed && ret)
+				ok = err == EAGAIN ? m[i].moved > 0 && m[i].moved < (long long)m[i].len
+						   : m[i].moved == -err;
+			else
+				ok = m[i].moved == MOVED_UNSET;
+			if (m[i].moved > 0 && i <= v.completed)
+				s->moved_pages += m[i].moved / PAGE;
+			if (!ok || v.completed > count || (!ret && v.completed != count)) {
+				s->bad_errno++;
+				s->last_bad_errno = -2000 - (int)i;
+			}
+		}
+		if (ret && err != EEXIST && err != ENOENT && err != EBUSY && err != EAGAIN) {
+			s->bad_errno++;
+			s->last_bad_errno = err;
 		}
 	}
 	return NULL;
@@ -189,7 +242,7 @@ TEST_F_TIMEOUT(stress, concurrent_moves_keep_every_page_once, 180)
 {
 	static unsigned int counts[TAGS];
 	struct stress s = { 0 };
-	pthread_t t[7];
+	pthread_t t[8];
 	int nt = 0;
 	long invalid;
 
@@ -202,7 +255,7 @@ TEST_F_TIMEOUT(stress, concurrent_moves_keep_every_page_once, 180)
 
 	pthread_create(&t[nt++], NULL, mover, &s);
 	pthread_create(&t[nt++], NULL, mover, &s);
-	pthread_create(&t[nt++], NULL, mover, &s);
+	pthread_create(&t[nt++], NULL, vector_mover, &s);
 	pthread_create(&t[nt++], NULL, writer, &s);
 	if (have_swap())
 		pthread_create(&t[nt++], NULL, pager, &s);
@@ -213,10 +266,11 @@ TEST_F_TIMEOUT(stress, concurrent_moves_keep_every_page_once, 180)
 	while (nt--)
 		pthread_join(t[nt], NULL);
 
-	TH_LOG("%ld moves, %ld pages moved, %ld forks checked", (long)s.moves,
-	       (long)s.moved_pages, (long)s.forks);
+	TH_LOG("%ld moves, %ld MOVEVs, %ld pages moved, %ld forks checked", (long)s.moves,
+	       (long)s.movevs, (long)s.moved_pages, (long)s.forks);
 	ASSERT_EQ(0, s.bad_errno) TH_LOG("unexpected errno %d", (int)s.last_bad_errno);
 	ASSERT_GT(s.moved_pages, 100) TH_LOG("the movers hardly moved anything");
+	ASSERT_GT(s.movevs, 10);
 	ASSERT_GT(s.forks, 0);
 	ASSERT_EQ(0, s.child_failures) TH_LOG("a forked child's census failed");
 	invalid = census(s.area, counts);

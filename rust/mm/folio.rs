@@ -14,7 +14,7 @@
 
 use super::{vma::Vma, MayBlock};
 use crate::c;
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, prelude::*, types::Opaque};
 
 /// A folio, borrowed while something keeps it alive.
@@ -79,6 +79,49 @@ impl Folio {
     pub(crate) fn maybe_dma_pinned(&self) -> bool {
         // SAFETY: reading the refcount/pincount of a live folio.
         unsafe { c::pgmove_folio_maybe_dma_pinned(self.as_ptr()) }
+    }
+
+    /// Tries to lock the folio without sleeping or taking a reference.
+    ///
+    /// # Safety
+    ///
+    /// The folio must stay allocated until the caller unlocks it with [`Folio::unlock`]
+    /// (a page-table lock held over an entry that maps it, for the whole time, does that).
+    pub(super) unsafe fn try_lock_mapped(&self) -> bool {
+        // SAFETY: the folio is alive (type invariant); the bit lock never sleeps.
+        unsafe { c::pgmove_folio_trylock(self.as_ptr()) }
+    }
+
+    /// Unlocks a folio locked with [`Folio::try_lock_mapped`].
+    ///
+    /// # Safety
+    ///
+    /// The caller locked the folio and has not unlocked it since.
+    pub(super) unsafe fn unlock(&self) {
+        // SAFETY: locked by the caller, alive (type invariant).
+        unsafe { c::folio_unlock(self.as_ptr()) };
+    }
+
+    /// The root of the anon_vma tree the folio is mapped through (`None` if not anon).
+    pub(super) fn anon_vma_root(&self) -> Option<NonNull<bindings::anon_vma>> {
+        // SAFETY: reads `mapping` of a live folio; the caller holds the folio lock (the only
+        // lock under which an anon folio's `mapping` changes) when it acts on the answer.
+        NonNull::new(unsafe { c::pgmove_folio_anon_vma_root(self.as_ptr()) })
+    }
+
+    /// Rewrites the anon rmap of a locked folio for `vma` at `addr`, as
+    /// [`LockedFolio::move_anon_rmap`] does.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the folio lock; `vma` has an anon_vma.
+    pub(super) unsafe fn move_anon_rmap_locked(&self, vma: &Vma, addr: u64) {
+        // SAFETY: the folio is locked (caller) and alive; `vma` is read-locked with an
+        // anon_vma, as `folio_move_anon_rmap()` requires; `index` is under the folio lock.
+        unsafe {
+            c::folio_move_anon_rmap(self.as_ptr(), vma.as_ptr());
+            c::pgmove_folio_set_index(self.as_ptr(), vma.as_ptr(), addr as _);
+        }
     }
 
     /// `is_huge_zero_folio()`.
@@ -244,6 +287,50 @@ impl Drop for AnonVmaRef {
 ///
 /// The anon_vma's root rwsem is write-locked by us; `Drop` unlocks before the reference goes.
 pub(crate) struct LockedAnonVma(AnonVmaRef);
+
+/// The write lock of a VMA's own anon_vma tree (the rwsem of its root), held while a run of
+/// pages is moved out of the VMA. Every anon folio mapped in the VMA belongs to that tree
+/// (`anon_vma_fork()` gives a child's anon_vma its parent's root), so the lock keeps every
+/// rmap walker of those folios out, as [`LockedAnonVma`] does for one folio.
+///
+/// # Invariants
+///
+/// `anon_vma` is the anon_vma of a VMA read-locked for `'v` (which keeps it allocated: it is
+/// freed only with the VMA), and its root's rwsem is write-locked by us until `Drop`.
+pub(crate) struct VmaAnonVmaLock<'v> {
+    anon_vma: NonNull<bindings::anon_vma>,
+    _vma: PhantomData<&'v Vma>,
+}
+
+impl<'v> VmaAnonVmaLock<'v> {
+    /// Write-locks `vma`'s anon_vma tree; `None` if the VMA has no anon_vma (then it maps no
+    /// anon folio).
+    pub(crate) fn lock(vma: &'v Vma, _may_block: &mut MayBlock) -> Option<Self> {
+        // SAFETY: `vma` is read-locked; `anon_vma` is set once and then stays for its life.
+        let anon_vma = NonNull::new(unsafe { c::pgmove_vma_anon_vma(vma.as_ptr()) })?;
+        // SAFETY: the anon_vma lives as long as the VMA; `&mut MayBlock` proves we may sleep.
+        unsafe { c::pgmove_anon_vma_lock_write(anon_vma.as_ptr()) };
+        // INVARIANT: write-locked just above; the anon_vma is the VMA's.
+        Some(Self {
+            anon_vma,
+            _vma: PhantomData,
+        })
+    }
+
+    /// The root whose lock is held: a folio of this tree has it as its anon_vma's root.
+    pub(super) fn root(&self) -> NonNull<bindings::anon_vma> {
+        // SAFETY: the anon_vma is alive (type invariant); `root` never changes.
+        let root = unsafe { c::pgmove_anon_vma_root(self.anon_vma.as_ptr()) };
+        NonNull::new(root).expect("an anon_vma always has a root")
+    }
+}
+
+impl Drop for VmaAnonVmaLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: write-locked by us (type invariant); unlocked once.
+        unsafe { c::pgmove_anon_vma_unlock_write(self.anon_vma.as_ptr()) };
+    }
+}
 
 impl Drop for LockedAnonVma {
     fn drop(&mut self) {

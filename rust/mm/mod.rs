@@ -12,14 +12,20 @@
 //! while a mapped PTE table or a spinlock is held (see [`MayBlock`]):
 //!
 //! 1. per-VMA read locks of the destination, then of the source VMA ([`vma::MoveVmas`]), or
-//!    the mmap read lock while looking both up; RECLAIM holds the mmap read lock instead
-//!    ([`mmap::MmapReadGuard`]) and takes no per-VMA lock;
-//! 2. the folio lock ([`folio::LockedFolio`]);
-//! 3. the anon_vma write lock of the folio's anon_vma ([`folio::LockedAnonVma`]);
-//! 4. mmu-notifier invalidation of the range ([`notifier::invalidate`]);
+//!    the mmap read lock while looking both up; for a request with whole-table moves the
+//!    mmap write lock and both VMAs write-locked instead ([`vma::MoveVmas::lock_exclusive`]);
+//!    RECLAIM holds the mmap read lock ([`mmap::MmapReadGuard`]) and takes no per-VMA lock;
+//! 2. mmu-notifier invalidation of the request's source range ([`notifier::invalidate`]),
+//!    which may be held across sleeping locks, as UFFDIO_MOVE does;
+//! 3. the folio lock ([`folio::LockedFolio`]);
+//! 4. the anon_vma write lock of the folio's anon_vma ([`folio::LockedAnonVma`]), or, for a
+//!    batched run or a whole-table move, of the source VMA's anon_vma tree
+//!    ([`folio::VmaAnonVmaLock`]), whose folios are then only *tried* (never waited for) under
+//!    the page-table locks, so the reversed order cannot deadlock;
 //! 5. page-table spinlocks: the PMD lock, or the two PTE locks of source and destination
 //!    in address order of the locks, the second with `SINGLE_DEPTH_NESTING`
-//!    ([`pgtable::PtePairLock`], [`pgtable::PmdPairLock`]); for RECLAIM the PMD lock, then
+//!    ([`pgtable::PtePairLock`], [`pgtable::PmdPairLock`]); for a whole-table move the two
+//!    PMD locks, then the table's own lock with subclass 2; for RECLAIM the PMD lock, then
 //!    the PTE table's own lock with `SINGLE_DEPTH_NESTING` ([`pte_table::LockedPteTable`]).
 
 pub(crate) mod folio;

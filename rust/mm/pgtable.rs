@@ -28,7 +28,7 @@
 //! one lock it is taken once.
 
 use super::{
-    folio::{Folio, LockedAnonVma, LockedFolio},
+    folio::{Folio, LockedAnonVma, LockedFolio, VmaAnonVmaLock},
     mmap::MmapReadGuard,
     swap::SwapDevice,
     vma::{MoveVmas, Vma},
@@ -293,9 +293,13 @@ impl<'g> PmdPtr<'g> {
         // SAFETY: `pmdval` is the PMD value the table was mapped from, as `pte_lockptr()`
         // expects (this is 6.14's `pte_offset_map_rw_nolock()`).
         let ptl = unsafe { c::pgmove_pte_lockptr(self.mm.as_ptr(), &mut pmdval) };
-        // INVARIANT: mapped (RCU read lock held) until `Drop` calls `pte_unmap()`.
+        let ptrs = c::PGMOVE_PTRS_PER_PTE as u64;
+        let left = (ptrs - (addr / c::PGMOVE_PAGE_SIZE as u64) % ptrs) as usize;
+        // INVARIANT: mapped (RCU read lock held) until `Drop` calls `pte_unmap()`; `left`
+        // entries from `pte` on lie in the table.
         Some(PteMap {
             pte,
+            left,
             ptl: NonNull::new(ptl)?,
             pmd: self,
             pmdval: PmdVal(pmdval),
@@ -368,8 +372,10 @@ impl Drop for HugePmdLock<'_> {
 ///
 /// `pte` was returned by `__pte_offset_map()` for `pmd`, whose value then was `pmdval`, and
 /// is unmapped by `Drop`; `ptl` is that table's lock. The RCU read lock is held meanwhile.
+/// The `left` entries from `pte` on (`pte` included) lie in the same table.
 pub(crate) struct PteMap<'t> {
     pte: NonNull<bindings::pte_t>,
+    left: usize,
     ptl: NonNull<bindings::spinlock_t>,
     pmd: &'t PmdPtr<'t>,
     pmdval: PmdVal,
@@ -393,6 +399,19 @@ impl PteMap<'_> {
     fn get(&self) -> PteVal {
         // SAFETY: the table is mapped (type invariant).
         PteVal(unsafe { c::pgmove_ptep_get(self.pte.as_ptr()) })
+    }
+
+    /// The `i`-th entry from the mapped one on (`i < self.left`, checked).
+    fn entry_ptr(&self, i: usize) -> *mut bindings::pte_t {
+        assert!(i < self.left);
+        // SAFETY: `i < left`, so the entry lies in the same mapped table (type invariant).
+        unsafe { self.pte.as_ptr().add(i) }
+    }
+
+    /// The value of the `i`-th entry from the mapped one on.
+    fn get_at(&self, i: usize) -> PteVal {
+        // SAFETY: the entry lies in the mapped table (`entry_ptr` checks).
+        PteVal(unsafe { c::pgmove_ptep_get(self.entry_ptr(i)) })
     }
 
     /// Whether the PMD still points to the table this map was made from.
@@ -631,6 +650,208 @@ impl<'m> PtePairLock<'m> {
     }
 }
 
+/// One entry of a run being moved: the source PTE's value and the folio it maps, locked by
+/// [`PtePairLock::move_run`] (`None` for the shared zero page).
+#[derive(Clone, Copy)]
+struct RunEntry {
+    folio: Option<NonNull<bindings::folio>>,
+    old: PteVal,
+}
+
+/// Room for one run's entries, allocated before any lock is taken and reused.
+pub(crate) struct RunScratch(KVec<RunEntry>);
+
+impl RunScratch {
+    /// Room for runs of up to `pages` entries, at most a whole PTE table's worth (a run
+    /// never crosses a table; a whole-table move needs all of it).
+    pub(crate) fn new(pages: u64) -> Result<Self> {
+        let cap = pages.clamp(1, u64::from(c::PGMOVE_PTRS_PER_PTE)) as usize;
+        Ok(Self(KVec::with_capacity(cap, GFP_KERNEL)?))
+    }
+}
+
+/// The entries of a run, whose folios are locked, while [`PtePairLock::move_run`] works on
+/// them; `Drop` unlocks every folio and empties the list.
+///
+/// # Invariants
+///
+/// Every `folio` in the list is locked by us and mapped by an entry (at the source, or at
+/// the destination once moved, or cleared in between) of a table whose lock the
+/// [`PtePairLock`] that created this value holds; it outlives this value, so the folios stay
+/// allocated until `Drop` unlocks them.
+struct RunFolios<'s>(&'s mut KVec<RunEntry>);
+
+impl RunFolios<'_> {
+    fn entries(&self) -> &[RunEntry] {
+        self.0.as_slice()
+    }
+
+    /// Adds an entry; false if there is no room (never: the scratch holds a whole table).
+    fn push(&mut self, entry: RunEntry) -> bool {
+        if self.0.len() == self.0.capacity() {
+            return false;
+        }
+        // Within capacity: `push` does not allocate.
+        self.0.push(entry, GFP_NOWAIT).is_ok()
+    }
+}
+
+impl Drop for RunFolios<'_> {
+    fn drop(&mut self) {
+        for e in self.0.as_slice() {
+            if let Some(folio) = e.folio {
+                // SAFETY: locked by us and still allocated (type invariant); unlocked once,
+                // since the list is emptied below.
+                unsafe { Folio::from_raw(folio.as_ptr()).unlock() };
+            }
+        }
+        // SAFETY: `RunEntry` is `Copy`, so forgetting the elements drops nothing.
+        unsafe { self.0.set_len(0) };
+    }
+}
+
+impl PtePairLock<'_> {
+    /// Moves a run of consecutive entries from the source table to the destination table,
+    /// as a batch of [`Self::move_present`] and [`Self::move_zero`] with one TLB flush: from
+    /// the mapped entries on, up to `max` of them, as long as the destination slot is none
+    /// and the source maps the zero page or a small exclusive anonymous folio of
+    /// `anon_vma`'s tree that is not pinned and can be locked without waiting. Returns how
+    /// many entries moved; 0 leaves the first one to the per-page path, which knows what to
+    /// do with anything else (and which error to give).
+    ///
+    /// Entries are moved in ascending order: a folio found pinned after the flush stays
+    /// where it was, and so does every entry after it.
+    pub(crate) fn move_run(
+        &mut self,
+        vmas: &MoveVmas<'_>,
+        dst_addr: u64,
+        src_addr: u64,
+        max: usize,
+        anon_vma: &VmaAnonVmaLock<'_>,
+        scratch: &mut RunScratch,
+    ) -> usize {
+        // A detached destination table must not be written to.
+        if !self.dst.pmd_unchanged() {
+            return 0;
+        }
+        let page = c::PGMOVE_PAGE_SIZE as u64;
+        let max = max.min(self.dst.left).min(self.src.left);
+        let (src_vma, dst_vma) = (vmas.src(), vmas.dst());
+        let root = anon_vma.root();
+        // INVARIANT: folios are added locked, mapped by source entries under our locks.
+        let mut run = RunFolios(&mut scratch.0);
+        for i in 0..max {
+            let (dst, src) = (self.dst.get_at(i), self.src.get_at(i));
+            if !dst.is_none() || !src.is_present() {
+                break;
+            }
+            let addr = src_addr + i as u64 * page;
+            if src.is_zero_page() {
+                if !run.push(RunEntry {
+                    folio: None,
+                    old: src,
+                }) {
+                    break;
+                }
+                continue;
+            }
+            // SAFETY: `src` is the present entry at `addr` of the source VMA, read under its
+            // table's lock.
+            let ptr = unsafe { c::vm_normal_folio(src_vma.as_ptr(), addr as _, src.0) };
+            let Some(ptr) = NonNull::new(ptr) else {
+                break;
+            };
+            // SAFETY: mapped by an entry whose table lock we hold.
+            let folio = unsafe { Folio::from_raw(ptr.as_ptr()) };
+            if folio.is_large()
+                || !folio.is_anon()
+                || !folio.is_anon_exclusive()
+                || folio.maybe_dma_pinned()
+            {
+                break;
+            }
+            // SAFETY: the folio stays mapped by this entry, under our lock, until it is
+            // moved; `run` unlocks it before our locks go.
+            if !unsafe { folio.try_lock_mapped() } {
+                break;
+            }
+            let entry = RunEntry {
+                folio: Some(ptr),
+                old: src,
+            };
+            if !run.push(entry) {
+                // SAFETY: locked just above and not listed.
+                unsafe { folio.unlock() };
+                break;
+            }
+            // Under the folio lock `mapping` is stable: only folios of the locked tree move
+            // (an exclusive folio of another tree is left to the per-page path).
+            if folio.anon_vma_root() != Some(root) {
+                // SAFETY: the entry is the last one listed; dropping it from the list here
+                // and unlocking it keeps the list's invariant.
+                unsafe {
+                    folio.unlock();
+                    run.0.set_len(run.0.len() - 1);
+                }
+                break;
+            }
+        }
+        let n = run.entries().len();
+        if n == 0 {
+            return 0;
+        }
+        let mm = vmas.mm().as_ptr();
+        // Clear the run at the source; keep what each entry held (the hardware may have set
+        // its dirty bit since it was read).
+        for (i, e) in run.0.as_mut_slice().iter_mut().enumerate() {
+            let addr = src_addr + i as u64 * page;
+            // SAFETY: we hold the source table's lock; the entry is the one checked above.
+            e.old = PteVal(unsafe { c::pgmove_ptep_get_and_clear(mm, addr as _, self.src.entry_ptr(i)) });
+        }
+        // SAFETY: the source VMA is read-locked; the range is the run just cleared.
+        unsafe { c::pgmove_flush_tlb_range(src_vma.as_ptr(), src_addr as _, (src_addr + n as u64 * page) as _) };
+        // After the flush no GUP-fast can find these entries, and a pin taken before it is
+        // visible: such a folio, and every entry after it, goes back where it was.
+        let moved = run
+            .entries()
+            .iter()
+            .position(|e| {
+                // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
+                e.folio.is_some_and(|f| unsafe { Folio::from_raw(f.as_ptr()) }.maybe_dma_pinned())
+            })
+            .unwrap_or(n);
+        for (i, e) in run.entries().iter().enumerate() {
+            let (src_i, dst_i) = (src_addr + i as u64 * page, dst_addr + i as u64 * page);
+            if i >= moved {
+                // SAFETY: restores the entry cleared above, under the same lock.
+                unsafe { c::pgmove_set_pte_at(mm, src_i as _, self.src.entry_ptr(i), e.old.0) };
+                continue;
+            }
+            let new = match e.folio {
+                Some(f) => {
+                    // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
+                    let folio = unsafe { Folio::from_raw(f.as_ptr()) };
+                    // SAFETY: the folio is locked; `MoveVmas` gave the destination an
+                    // anon_vma. Both page-table locks are held, so no walker sees it half-moved.
+                    unsafe { folio.move_anon_rmap_locked(dst_vma, dst_i) };
+                    // SAFETY: reads the dirty bit of the cleared value, then builds the entry
+                    // for the (locked, exclusive) folio with the destination's protection.
+                    unsafe {
+                        let dirty = c::pgmove_pte_dirty(e.old.0);
+                        c::pgmove_mk_moved_pte(f.as_ptr(), dst_vma.as_ptr(), dirty)
+                    }
+                }
+                // SAFETY: builds a zero-page entry for the destination VMA.
+                None => unsafe { c::pgmove_mk_zero_pte(dst_i as _, dst_vma.as_ptr()) },
+            };
+            // SAFETY: the destination slot is none (checked under the lock we still hold) in a
+            // table still linked from its PMD (checked above, under the same lock).
+            unsafe { c::pgmove_set_pte_at(mm, dst_i as _, self.dst.entry_ptr(i), new) };
+        }
+        moved
+    }
+}
+
 impl Drop for PtePairLock<'_> {
     fn drop(&mut self) {
         // INVARIANT upheld: releases exactly what `lock` took.
@@ -734,6 +955,226 @@ impl<'p> PmdPairLock<'p> {
             c::pgtable_trans_huge_deposit(mm, dst_pmd, table);
         }
         Ok(())
+    }
+}
+
+/// A PTE table mapped and locked under its PMD's lock, for [`PmdPairLock::move_table`].
+///
+/// # Invariants
+///
+/// `pte` is the table's first entry, mapped by `__pte_offset_map()` (RCU read lock held)
+/// until `Drop`; `ptl` is the table's lock, held by us until `Drop` if `locked`.
+struct WholeTableLock {
+    pte: NonNull<bindings::pte_t>,
+    ptl: NonNull<bindings::spinlock_t>,
+    locked: bool,
+}
+
+impl WholeTableLock {
+    fn entry_ptr(&self, i: usize) -> *mut bindings::pte_t {
+        assert!(i < c::PGMOVE_PTRS_PER_PTE as usize);
+        // SAFETY: `i` is within the table, whose first entry `pte` is (type invariant).
+        unsafe { self.pte.as_ptr().add(i) }
+    }
+
+    fn get_at(&self, i: usize) -> PteVal {
+        // SAFETY: the entry lies in the mapped table (`entry_ptr` checks).
+        PteVal(unsafe { c::pgmove_ptep_get(self.entry_ptr(i)) })
+    }
+}
+
+impl Drop for WholeTableLock {
+    fn drop(&mut self) {
+        if self.locked {
+            // SAFETY: held by us (type invariant).
+            unsafe { c::pgmove_spin_unlock(self.ptl.as_ptr()) };
+        }
+        // SAFETY: mapped by `__pte_offset_map()` (type invariant); unmapped once.
+        unsafe { c::pgmove_pte_unmap(self.pte.as_ptr()) };
+    }
+}
+
+impl PmdPairLock<'_> {
+    /// Moves the whole PTE table that maps `[src_addr, src_addr + PMD_SIZE)` so that it maps
+    /// `[dst_addr, dst_addr + PMD_SIZE)`, as mremap's `move_normal_pmd()` does, when every
+    /// entry can move: the zero page, a small exclusive anonymous folio of `anon_vma`'s tree
+    /// that is not pinned and can be locked without waiting, or (with `allow_src_holes`)
+    /// none. The destination PMD must be none. Each entry is rewritten as the per-page path
+    /// writes it (destination protection, writable, soft-dirty, dirty only if it was) and
+    /// each folio's rmap moved, so the result is the per-page path's, with one TLB flush
+    /// and no table allocated. Returns false, having changed nothing, when it cannot.
+    ///
+    /// `vmas` must be exclusive ([`MoveVmas::lock_exclusive`], checked): a page fault could
+    /// otherwise find an entry in the moved table through a PMD it read before, and act on
+    /// it at the old address (6.12's `handle_pte_fault()` does not recheck the PMD). Rmap
+    /// walkers are kept out by the anon_vma tree lock and the folio locks, GUP-fast by the
+    /// cleared entries, the cleared PMD, and the flush.
+    pub(crate) fn move_table(
+        &mut self,
+        vmas: &MoveVmas<'_>,
+        dst_addr: u64,
+        src_addr: u64,
+        allow_src_holes: bool,
+        anon_vma: &VmaAnonVmaLock<'_>,
+        scratch: &mut RunScratch,
+    ) -> bool {
+        let ptrs = c::PGMOVE_PTRS_PER_PTE as usize;
+        let page = c::PGMOVE_PAGE_SIZE as u64;
+        let pmd_size = c::PGMOVE_PMD_SIZE as u64;
+        if !vmas.is_exclusive() || src_addr % pmd_size != 0 || dst_addr % pmd_size != 0 {
+            return false;
+        }
+        let (src_vma, dst_vma) = (vmas.src(), vmas.dst());
+        // Both 2 MiB ranges lie in their VMAs, so no other VMA maps through either table.
+        if src_addr < src_vma.start() || src_addr + pmd_size > src_vma.end() {
+            return false;
+        }
+        if dst_addr < dst_vma.start() || dst_addr + pmd_size > dst_vma.end() {
+            return false;
+        }
+        let (dst_pmdval, src_pmdval) = (self.dst.get(), self.src.get());
+        if !dst_pmdval.is_none() || !src_pmdval.is_table() {
+            return false;
+        }
+        let mm = vmas.mm().as_ptr();
+        let mut mapped_from = src_pmdval.raw();
+        // SAFETY: we hold the source PMD's lock and it points to a PTE table, which therefore
+        // stays there while we map it; `__pte_offset_map()` takes the RCU read lock.
+        let pte = unsafe { c::__pte_offset_map(self.src.as_ptr(), src_addr as _, &mut mapped_from) };
+        let Some(pte) = NonNull::new(pte) else {
+            return false;
+        };
+        // SAFETY: `mapped_from` is the value the table was mapped from.
+        let ptl = unsafe { c::pgmove_pte_lockptr(mm, &mut mapped_from) };
+        let Some(ptl) = NonNull::new(ptl) else {
+            // SAFETY: mapped just above.
+            unsafe { c::pgmove_pte_unmap(pte.as_ptr()) };
+            return false;
+        };
+        let locked = ptl != self.dst.lockptr() && ptl != self.src.lockptr();
+        if locked {
+            // SAFETY: the table's own lock, after the two PMD locks.
+            unsafe { c::pgmove_spin_lock_third(ptl.as_ptr()) };
+        }
+        // INVARIANT: mapped above; locked if `locked`.
+        let table = WholeTableLock { pte, ptl, locked };
+        let root = anon_vma.root();
+        // INVARIANT: folios are added locked, mapped by entries of the table we hold locked.
+        let mut run = RunFolios(&mut scratch.0);
+        for i in 0..ptrs {
+            let val = table.get_at(i);
+            let addr = src_addr + i as u64 * page;
+            let folio = if val.is_none() {
+                if !allow_src_holes {
+                    return false;
+                }
+                None
+            } else if !val.is_present() {
+                return false;
+            } else if val.is_zero_page() {
+                None
+            } else {
+                // SAFETY: `val` is the present entry at `addr` of the source VMA, read under
+                // its table's lock.
+                let ptr = unsafe { c::vm_normal_folio(src_vma.as_ptr(), addr as _, val.0) };
+                let Some(ptr) = NonNull::new(ptr) else {
+                    return false;
+                };
+                // SAFETY: mapped by an entry whose table lock we hold.
+                let folio = unsafe { Folio::from_raw(ptr.as_ptr()) };
+                if folio.is_large()
+                    || !folio.is_anon()
+                    || !folio.is_anon_exclusive()
+                    || folio.maybe_dma_pinned()
+                {
+                    return false;
+                }
+                // SAFETY: mapped by this entry under our lock until moved; `run` unlocks it
+                // before our locks go.
+                if !unsafe { folio.try_lock_mapped() } {
+                    return false;
+                }
+                if folio.anon_vma_root() != Some(root) {
+                    // SAFETY: locked just above and not listed.
+                    unsafe { folio.unlock() };
+                    return false;
+                }
+                Some(ptr)
+            };
+            if !run.push(RunEntry { folio, old: val }) {
+                if let Some(f) = folio {
+                    // SAFETY: locked above and not listed.
+                    unsafe { Folio::from_raw(f.as_ptr()).unlock() };
+                }
+                return false;
+            }
+        }
+        // Clear every entry (keeping what the hardware may have added to it), then the PMD,
+        // then flush once: no CPU and no GUP-fast can reach the table through the source
+        // range afterwards, and a pin taken before is visible.
+        for (i, e) in run.0.as_mut_slice().iter_mut().enumerate() {
+            if !e.old.is_none() {
+                let addr = src_addr + i as u64 * page;
+                // SAFETY: we hold the table's lock; the entry is the one checked above.
+                e.old = PteVal(unsafe { c::pgmove_ptep_get_and_clear(mm, addr as _, table.entry_ptr(i)) });
+            }
+        }
+        // SAFETY: both PMD locks are held; the source PMD points to the table (checked).
+        unsafe {
+            c::pgmove_pmd_clear(self.src.as_ptr());
+            c::pgmove_flush_tlb_freed_tables(mm, src_addr as _, (src_addr + pmd_size) as _);
+        }
+        let pinned = run.entries().iter().any(|e| {
+            // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
+            e.folio.is_some_and(|f| unsafe { Folio::from_raw(f.as_ptr()) }.maybe_dma_pinned())
+        });
+        if pinned {
+            // Put everything back; the per-page path will stop at the pinned page.
+            // SAFETY: restores the PMD and the entries cleared above, under the same locks.
+            unsafe {
+                c::pgmove_set_pmd_at(mm, src_addr as _, self.src.as_ptr(), src_pmdval.raw());
+                for (i, e) in run.entries().iter().enumerate() {
+                    if !e.old.is_none() {
+                        let addr = src_addr + i as u64 * page;
+                        c::pgmove_set_pte_at(mm, addr as _, table.entry_ptr(i), e.old.0);
+                    }
+                }
+            }
+            return false;
+        }
+        for (i, e) in run.entries().iter().enumerate() {
+            if e.old.is_none() {
+                continue;
+            }
+            let dst_i = dst_addr + i as u64 * page;
+            let new = match e.folio {
+                Some(f) => {
+                    // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
+                    let folio = unsafe { Folio::from_raw(f.as_ptr()) };
+                    // SAFETY: the folio is locked; `MoveVmas` gave the destination an
+                    // anon_vma; the anon_vma tree lock keeps rmap walkers out meanwhile.
+                    unsafe { folio.move_anon_rmap_locked(dst_vma, dst_i) };
+                    // SAFETY: builds the entry for the locked, exclusive folio with the
+                    // destination's protection, dirty if the cleared entry was.
+                    unsafe {
+                        let dirty = c::pgmove_pte_dirty(e.old.0);
+                        c::pgmove_mk_moved_pte(f.as_ptr(), dst_vma.as_ptr(), dirty)
+                    }
+                }
+                // SAFETY: builds a zero-page entry for the destination VMA.
+                None => unsafe { c::pgmove_mk_zero_pte(dst_i as _, dst_vma.as_ptr()) },
+            };
+            // SAFETY: the entry is none (cleared above) in the table we hold locked, which
+            // no PMD points to until it is linked at the destination below.
+            unsafe { c::pgmove_set_pte_at(mm, dst_i as _, table.entry_ptr(i), new) };
+        }
+        // SAFETY: both PMD locks are held and the destination PMD is none (checked under
+        // them); the table, with its lock and its entries, now maps the destination range.
+        unsafe { c::pgmove_set_pmd_at(mm, dst_addr as _, self.dst.as_ptr(), src_pmdval.raw()) };
+        // `run` unlocks the folios, then `table` its lock, before the PMD locks go.
+        drop(run);
+        drop(table);
+        true
     }
 }
 

@@ -13,6 +13,12 @@
 //! Lock order: destination VMA, then source VMA (nested), as UFFDIO_MOVE; the source is
 //! taken with `lock_vma_under_rcu()`, which never waits, so the two cannot deadlock against
 //! a writer holding the mmap lock.
+//!
+//! [`MoveVmas::lock_exclusive`] instead takes what mremap takes to move page tables: the mmap
+//! write lock, and `vma_start_write()` on both VMAs, which waits for and then keeps out every
+//! per-VMA-lock reader. Nothing that walks this mm's page tables under the mmap lock or a
+//! VMA lock (page faults, GUP, /proc walks, madvise, khugepaged, RECLAIM, UFFDIO_MOVE) can
+//! run meanwhile; a whole PTE table may then be moved (see `pgtable::PmdPairLock::move_table`).
 
 use super::Mm;
 use crate::c;
@@ -93,13 +99,15 @@ impl Vma {
 ///
 /// # Invariants
 ///
-/// `dst` is read-locked (its `vm_lock` held for reading) and so is `src`; if they are the
-/// same VMA it is locked once. Both belong to `mm`. The destination VMA has an anon_vma
-/// unless it is `VM_SHARED`.
+/// If `exclusive` is false, `dst` is read-locked (its `vm_lock` held for reading) and so is
+/// `src`; if they are the same VMA it is locked once. If `exclusive` is true, the mmap lock
+/// of `mm` is held for writing and both VMAs are write-locked (`vma_start_write()`). Both
+/// belong to `mm`. The destination VMA has an anon_vma unless it is `VM_SHARED`.
 pub(crate) struct MoveVmas<'m> {
     mm: &'m Mm,
     dst: NonNull<bindings::vm_area_struct>,
     src: NonNull<bindings::vm_area_struct>,
+    exclusive: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -129,6 +137,63 @@ impl<'m> MoveVmas<'m> {
             unsafe { c::pgmove_vma_end_read(dst_vma.as_ptr()) };
         }
         Self::lock_under_mmap(mm, dst, src)
+    }
+
+    /// Takes the mmap write lock (killable: `EINTR`) and write-locks the VMAs containing
+    /// `dst` and `src`, so that no page fault or other page-table walker that needs the mmap
+    /// or a VMA lock runs in this mm until the guard is dropped.
+    ///
+    /// `ENOENT` if either address is in no VMA, `ENOMEM` if the destination VMA's anon_vma
+    /// could not be allocated.
+    pub(crate) fn lock_exclusive(mm: &'m Mm, dst: u64, src: u64) -> Result<Self> {
+        // SAFETY: `mm` is alive; we are in process context (an ioctl) with no lock held.
+        if unsafe { c::pgmove_mmap_write_lock_killable(mm.as_ptr()) } != 0 {
+            return Err(EINTR);
+        }
+        let res = Self::lookup_exclusive(mm, dst, src);
+        if res.is_err() {
+            // SAFETY: taken above; on success the guard's `Drop` releases it.
+            unsafe { c::pgmove_mmap_write_unlock(mm.as_ptr()) };
+        }
+        res
+    }
+
+    /// The body of [`Self::lock_exclusive`], with the mmap write lock held.
+    fn lookup_exclusive(mm: &'m Mm, dst: u64, src: u64) -> Result<Self> {
+        // SAFETY: the mmap lock is held, as `vma_lookup()` requires.
+        let dst_vma =
+            NonNull::new(unsafe { c::pgmove_vma_lookup(mm.as_ptr(), dst as _) }).ok_or(ENOENT)?;
+        // SAFETY: as for `dst_vma`.
+        let src_vma =
+            NonNull::new(unsafe { c::pgmove_vma_lookup(mm.as_ptr(), src as _) }).ok_or(ENOENT)?;
+        // SAFETY: the mmap write lock keeps `dst_vma` alive and its flags stable.
+        let dv = unsafe { &*dst_vma.as_ptr().cast::<Vma>() };
+        if dv.flags() & c::PGMOVE_VM_SHARED as u64 == 0 {
+            // SAFETY: `anon_vma_prepare()` needs the mmap lock (held) and a VMA of `mm`.
+            if unsafe { c::pgmove_anon_vma_prepare(dst_vma.as_ptr()) } != 0 {
+                return Err(ENOMEM);
+            }
+        }
+        // SAFETY: the mmap write lock is held, as `vma_start_write()` requires; it waits for
+        // the VMAs' current readers (we hold no VMA lock) and keeps new ones out until the
+        // mmap write lock is released.
+        unsafe {
+            c::pgmove_vma_start_write(dst_vma.as_ptr());
+            c::pgmove_vma_start_write(src_vma.as_ptr());
+        }
+        // INVARIANT: mmap write lock held, both VMAs write-locked; dst has an anon_vma.
+        Ok(Self {
+            mm,
+            dst: dst_vma,
+            src: src_vma,
+            exclusive: true,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Whether the guard holds the mmap write lock ([`Self::lock_exclusive`]).
+    pub(crate) fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 
     /// `lock_vma_under_rcu()`.
@@ -187,6 +252,7 @@ impl<'m> MoveVmas<'m> {
             mm,
             dst,
             src,
+            exclusive: false,
             _not_send: PhantomData,
         }
     }
@@ -211,6 +277,12 @@ impl<'m> MoveVmas<'m> {
 
 impl Drop for MoveVmas<'_> {
     fn drop(&mut self) {
+        if self.exclusive {
+            // SAFETY: held for writing by us (type invariant); dropping it also ends the
+            // VMAs' write locks.
+            unsafe { c::pgmove_mmap_write_unlock(self.mm.as_ptr()) };
+            return;
+        }
         // SAFETY: by the type invariant we hold the read lock of `src`, and of `dst` if it is
         // another VMA; each is released once.
         unsafe { c::pgmove_vma_end_read(self.src.as_ptr()) };

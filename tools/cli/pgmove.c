@@ -4,6 +4,9 @@
  *   pgmove info                                   ABI version and features of the module
  *   pgmove reclaim --pid PID [--zeropage] [RANGE]  free PID's empty PTE tables, showing VmPTE
  *                                                   before and after and the counters
+ *   pgmove speed [MiB]                            move MiB (default 256) of this process's
+ *                                                   memory with MOVE, then with UFFDIO_MOVE,
+ *                                                   and print both speeds
  * RANGE is START-END or START+LEN (hex with 0x, or decimal, with k/M/G/T suffixes for LEN);
  * the default is the whole address space.
  */
@@ -14,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/userfaultfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +32,7 @@ static const struct {
 	{ PGMOVE_FEAT_MOVE, "move" },
 	{ PGMOVE_FEAT_RECLAIM, "reclaim" },
 	{ PGMOVE_FEAT_RECLAIM_ZEROPAGE, "reclaim-zeropage" },
+	{ PGMOVE_FEAT_MOVEV, "movev" },
 	{ 0, NULL },
 };
 
@@ -185,10 +191,110 @@ static int cmd_reclaim(int argc, char **argv)
 	return 0;
 }
 
+#define SPEED_CHUNK (16UL << 20)
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Two 2 MiB-aligned private anonymous areas of `len` bytes; the source filled with tags. */
+static int speed_areas(unsigned long len, char **src, char **dst)
+{
+	for (int i = 0; i < 2; i++) {
+		char *p = mmap(NULL, len + (2UL << 20), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return -1;
+		p = (char *)(((unsigned long)p + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+		madvise(p, len, MADV_NOHUGEPAGE);
+		*(i ? dst : src) = p;
+	}
+	for (unsigned long off = 0; off < len; off += 4096)
+		*(unsigned long *)(*src + off) = off | 1;
+	return 0;
+}
+
+/* Moves `len` bytes in 16 MiB steps with a progress line; returns the seconds it took. */
+static double speed_run(const char *name, int fd, int uffd, char *dst, char *src,
+			unsigned long len)
+{
+	double t = 0;
+
+	for (unsigned long off = 0; off < len; off += SPEED_CHUNK) {
+		struct pgmove_move m = { .dst = (unsigned long)dst + off,
+					 .src = (unsigned long)src + off, .len = SPEED_CHUNK };
+		struct uffdio_move u = { .dst = m.dst, .src = m.src, .len = SPEED_CHUNK };
+		double t0 = now_s();
+		int ret = uffd >= 0 ? ioctl(uffd, UFFDIO_MOVE, &u) : ioctl(fd, PGMOVE_IOC_MOVE, &m);
+
+		t += now_s() - t0;
+		if (ret) {
+			fprintf(stderr, "\n%s: %s\n", name, strerror(errno));
+			return -1;
+		}
+		fprintf(stderr, "\r  %-12s %4lu / %lu MiB", name, (off + SPEED_CHUNK) >> 20, len >> 20);
+	}
+	for (unsigned long off = 0; off < len; off += 4096)
+		if (*(unsigned long *)(dst + off) != (off | 1)) {
+			fprintf(stderr, "\n%s: wrong contents at +%#lx\n", name, off);
+			return -1;
+		}
+	fprintf(stderr, "\n");
+	return t;
+}
+
+static int cmd_speed(int argc, char **argv)
+{
+	unsigned long mib = argc > 2 ? strtoul(argv[2], NULL, 0) : 256, len;
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MOVE };
+	double t_pg, t_uffd;
+	char *src, *dst;
+	int fd = open_dev(), uffd;
+
+	if (fd < 0)
+		return 1;
+	if (!mib || mib % 16) {
+		fprintf(stderr, "pgmove speed: MiB must be a non-zero multiple of 16\n");
+		return 2;
+	}
+	len = mib << 20;
+	if (speed_areas(len, &src, &dst)) {
+		perror("pgmove speed: mmap");
+		return 1;
+	}
+	t_pg = speed_run("pgmove MOVE", fd, -1, dst, src, len);
+	/* The same pages, moved back by UFFDIO_MOVE into the (now empty) first area. */
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) {
+		fprintf(stderr, "pgmove speed: no UFFDIO_MOVE in this kernel\n");
+		return 1;
+	}
+	struct uffdio_register reg = { .range = { (unsigned long)src, len },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
+		perror("pgmove speed: UFFDIO_REGISTER");
+		return 1;
+	}
+	t_uffd = speed_run("UFFDIO_MOVE", fd, uffd, src, dst, len);
+	if (t_pg < 0 || t_uffd < 0)
+		return 1;
+	printf("pgmove MOVE:  %lu MiB in %.3f s (%.2f GiB/s)\n", mib, t_pg, mib / 1024.0 / t_pg);
+	printf("UFFDIO_MOVE:  %lu MiB in %.3f s (%.2f GiB/s)\n", mib, t_uffd, mib / 1024.0 / t_uffd);
+	printf("pgmove took %.2f of UFFDIO_MOVE's time (%.1fx as fast)\n", t_pg / t_uffd,
+	       t_uffd / t_pg);
+	return 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: pgmove info\n"
-		     "       pgmove reclaim --pid PID [--zeropage] [START-END | START+LEN]\n");
+		     "       pgmove reclaim --pid PID [--zeropage] [START-END | START+LEN]\n"
+		     "       pgmove speed [MiB]\n");
 }
 
 int main(int argc, char **argv)
@@ -201,6 +307,8 @@ int main(int argc, char **argv)
 		return cmd_info();
 	if (!strcmp(argv[1], "reclaim"))
 		return cmd_reclaim(argc, argv);
+	if (!strcmp(argv[1], "speed"))
+		return cmd_speed(argc, argv);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		return 0;

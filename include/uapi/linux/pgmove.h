@@ -67,4 +67,23 @@ struct pgmove_reclaim {
 #define PGMOVE_FEAT_RECLAIM_ZEROPAGE (1ULL << 2)
 #define PGMOVE_MOVE_RECLAIM_SRC      (1ULL << 1) /* MOVE flag: free source tables that the move emptied */
 
+/*
+ * PGMOVE_IOC_MOVEV: count MOVEs in one call, given as an array of struct pgmove_move and
+ * done in array order; a garbage collector compacting many objects makes one call. Each
+ * entry is a MOVE with its own flags and gets its own moved written, exactly as
+ * PGMOVE_IOC_MOVE would write it. Returns 0 when every entry moved all its bytes. Else the
+ * call fails with the error of the first entry that did not (EAGAIN if that entry moved a
+ * part), completed counts the entries before it, and the entries after it are neither
+ * looked at nor written. See Documentation/move.rst.
+ */
+struct pgmove_movev {
+        __u64 moves;      /* user pointer to struct pgmove_move[count] */
+        __u32 count;      /* 1..PGMOVE_MOVEV_MAX */
+        __u32 flags;      /* must be zero */
+        __u64 completed;  /* out: entries moved in full */
+};
+#define PGMOVE_MOVEV_MAX 1024
+#define PGMOVE_IOC_MOVEV _IOWR(PGMOVE_IOC_MAGIC, 0x03, struct pgmove_movev)
+#define PGMOVE_FEAT_MOVEV (1ULL << 3)
+
 #endif /* _UAPI_LINUX_PGMOVE_H */

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PGMOVE_IOC_MOVEV: many moves in one call, in order, each entry with its own `moved`;
+ * where the call stops, what `completed` says, which entries are written, and every errno of
+ * the vector itself (Documentation/move.rst).
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+
+#include "kselftest_harness.h"
+#include "move_util.h"
+
+FIXTURE(movev)
+{
+	int fd;
+};
+
+FIXTURE_SETUP(movev)
+{
+	self->fd = open(PGMOVE_DEV, O_RDWR);
+	ASSERT_GE(self->fd, 0) TH_LOG("open %s: %s", PGMOVE_DEV, strerror(errno));
+}
+
+FIXTURE_TEARDOWN(movev)
+{
+	close(self->fd);
+}
+
+/* The outcome of one MOVEV. */
+struct movev_res {
+	int ret, err;
+	unsigned long long completed;
+};
+
+static struct movev_res do_movev(int fd, struct pgmove_move *m, unsigned int count,
+				 unsigned int flags)
+{
+	struct pgmove_movev v = { .moves = (unsigned long)m, .count = count, .flags = flags,
+				  .completed = ~0ULL };
+	struct movev_res r;
+
+	r.ret = ioctl(fd, PGMOVE_IOC_MOVEV, &v);
+	r.err = r.ret ? errno : 0;
+	r.completed = v.completed;
+	return r;
+}
+
+static struct pgmove_move entry(const char *dst, const char *src, unsigned long len,
+				unsigned long long flags)
+{
+	return (struct pgmove_move){ .dst = (unsigned long)dst, .src = (unsigned long)src,
+				     .len = len, .flags = flags, .moved = MOVED_UNSET };
+}
+
+TEST_F(movev, info_reports_feat_movev)
+{
+	struct pgmove_info info;
+
+	ASSERT_EQ(0, ioctl(self->fd, PGMOVE_IOC_INFO, &info));
+	ASSERT_TRUE(info.features & PGMOVE_FEAT_MOVEV);
+}
+
+/*
+ * A compactor's call: objects of 1..16 pages, laid out back to back, each moved to a
+ * different place in a shuffled order. Every object arrives whole (contents and PFNs) and
+ * the source is left empty.
+ */
+static void scattered_objects(struct __test_metadata *_metadata, int fd, unsigned int nobj,
+			      bool pmd_aligned)
+{
+	struct pgmove_move *m = calloc(nobj, sizeof(*m));
+	unsigned long *pages = calloc(nobj, sizeof(*pages)), *off = calloc(nobj, sizeof(*off));
+	unsigned int *order = calloc(nobj, sizeof(*order)), seed = 42 + nobj;
+	unsigned long total = 0, at = 0;
+	uint64_t *pfn;
+	char *src, *dst;
+	struct movev_res r;
+
+	for (unsigned int i = 0; i < nobj; i++) {
+		pages[i] = 1 + rand_r(&seed) % 16;
+		off[i] = total;
+		total += pages[i];
+		order[i] = i;
+	}
+	for (unsigned int i = nobj - 1; i > 0; i--) {
+		unsigned int j = rand_r(&seed) % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	src = map_anon(total * PAGE, pmd_aligned, false);
+	dst = map_anon(total * PAGE, pmd_aligned, false);
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dst);
+	fill_pages(src, total * PAGE, 77);
+	pfn = calloc(total, sizeof(*pfn));
+	for (unsigned long p = 0; p < total; p++)
+		pfn[p] = pfn_of(src + p * PAGE);
+	/* Entry k moves object order[k] to the next free place at dst. */
+	for (unsigned int k = 0; k < nobj; k++) {
+		unsigned int o = order[k];
+
+		m[k] = entry(dst + at * PAGE, src + off[o] * PAGE, pages[o] * PAGE, 0);
+		at += pages[o];
+	}
+	r = do_movev(fd, m, nobj, 0);
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d completed %llu", r.err, r.completed);
+	ASSERT_EQ(nobj, r.completed);
+	at = 0;
+	for (unsigned int k = 0; k < nobj; k++) {
+		unsigned int o = order[k];
+
+		ASSERT_EQ((long long)m[k].len, m[k].moved) TH_LOG("entry %u", k);
+		for (unsigned long p = 0; p < pages[o]; p++) {
+			char *d = dst + (at + p) * PAGE;
+
+			ASSERT_EQ(-1, check_pages_from(d, off[o] + p, PAGE, 77))
+				TH_LOG("object %u page %lu has the wrong contents", o, p);
+			ASSERT_EQ(pfn[off[o] + p], pfn_of(d)) TH_LOG("object %u page %lu copied", o, p);
+		}
+		at += pages[o];
+	}
+	for (unsigned long p = 0; p < total; p++)
+		ASSERT_EQ(0, pagemap_entry(src + p * PAGE) & (PM_PRESENT | PM_SWAP));
+	munmap(src, total * PAGE);
+	munmap(dst, total * PAGE);
+	free(m);
+	free(pages);
+	free(off);
+	free(order);
+	free(pfn);
+}
+
+TEST_F(movev, scattered_objects) { scattered_objects(_metadata, self->fd, 300, false); }
+TEST_F(movev, scattered_objects_max_count)
+{
+	scattered_objects(_metadata, self->fd, PGMOVE_MOVEV_MAX, true);
+}
+
+/* Errors of the vector itself: nothing is looked at, nothing moves, completed is 0. */
+TEST_F(movev, einval_count_and_flags)
+{
+	char *src = map_anon(4 * PAGE, false, false), *dst = map_anon(4 * PAGE, false, false);
+	static struct pgmove_move m[PGMOVE_MOVEV_MAX + 1];
+	struct movev_res r;
+
+	fill_pages(src, 4 * PAGE, 3);
+	for (unsigned int i = 0; i <= PGMOVE_MOVEV_MAX; i++)
+		m[i] = entry(dst, src, PAGE, 0);
+	r = do_movev(self->fd, m, 0, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EINVAL, r.err);
+	ASSERT_EQ(0, r.completed);
+	r = do_movev(self->fd, m, PGMOVE_MOVEV_MAX + 1, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EINVAL, r.err);
+	ASSERT_EQ(0, r.completed);
+	r = do_movev(self->fd, m, 1, 1);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EINVAL, r.err);
+	ASSERT_EQ(0, r.completed);
+	ASSERT_EQ(MOVED_UNSET, m[0].moved) TH_LOG("a rejected vector's entries are not written");
+	ASSERT_EQ(-1, check_pages(src, 4 * PAGE, 3));
+	ASSERT_TRUE(all_zero(dst, 4 * PAGE));
+}
+
+/*
+ * Bad pointers: the argument itself, a NULL array, an array whose last entry lies on an
+ * unmapped page. All entries are read before any moves, so nothing moves.
+ */
+TEST_F(movev, efault_bad_pointers)
+{
+	char *src = map_anon(4 * PAGE, false, false), *dst = map_anon(4 * PAGE, false, false);
+	char *arr = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct pgmove_move *m;
+	struct movev_res r;
+
+	ASSERT_NE(MAP_FAILED, arr);
+	fill_pages(src, 4 * PAGE, 4);
+	ASSERT_EQ(-1, ioctl(self->fd, PGMOVE_IOC_MOVEV, (void *)8));
+	ASSERT_EQ(EFAULT, errno);
+	r = do_movev(self->fd, NULL, 1, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EFAULT, r.err);
+	ASSERT_EQ(0, r.completed);
+	/* Two entries, the second straddling into the unmapped second page. */
+	ASSERT_EQ(0, munmap(arr + PAGE, PAGE));
+	m = (struct pgmove_move *)(arr + PAGE - sizeof(*m) - 8);
+	m[0] = entry(dst, src, PAGE, 0);
+	r = do_movev(self->fd, m, 2, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EFAULT, r.err);
+	ASSERT_EQ(0, r.completed);
+	ASSERT_EQ(MOVED_UNSET, m[0].moved);
+	ASSERT_EQ(-1, check_pages(src, 4 * PAGE, 4)) TH_LOG("an entry moved before the array was read");
+	munmap(arr, PAGE);
+}
+
+/*
+ * Entry 2 of 5 is invalid: entries 0 and 1 complete, entry 2 says -EINVAL, entries 3 and 4
+ * are neither performed nor written.
+ */
+TEST_F(movev, stops_at_invalid_entry)
+{
+	char *src = map_anon(10 * PAGE, false, false), *dst = map_anon(10 * PAGE, false, false);
+	struct pgmove_move m[5];
+	struct movev_res r;
+
+	fill_pages(src, 10 * PAGE, 5);
+	for (int i = 0; i < 5; i++)
+		m[i] = entry(dst + 2 * i * PAGE, src + 2 * i * PAGE, 2 * PAGE, 0);
+	m[2].dst += 8;
+	r = do_movev(self->fd, m, 5, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EINVAL, r.err);
+	ASSERT_EQ(2, r.completed);
+	ASSERT_EQ(2 * PAGE, m[0].moved);
+	ASSERT_EQ(2 * PAGE, m[1].moved);
+	ASSERT_EQ(-EINVAL, m[2].moved);
+	ASSERT_EQ(MOVED_UNSET, m[3].moved);
+	ASSERT_EQ(MOVED_UNSET, m[4].moved);
+	ASSERT_EQ(-1, check_pages(dst, 4 * PAGE, 5));
+	ASSERT_TRUE(all_zero(src, 4 * PAGE));
+	ASSERT_EQ(-1, check_pages_from(src + 4 * PAGE, 4, 6 * PAGE, 5));
+	ASSERT_TRUE(all_zero(dst + 4 * PAGE, 6 * PAGE));
+}
+
+/* Entry 1 meets a populated destination page half-way: EAGAIN, its `moved` says how far. */
+TEST_F(movev, partial_entry_gives_eagain)
+{
+	char *src = map_anon(12 * PAGE, false, false), *dst = map_anon(12 * PAGE, false, false);
+	struct pgmove_move m[3];
+	struct movev_res r;
+
+	fill_pages(src, 12 * PAGE, 6);
+	dst[7 * PAGE] = 1;
+	for (int i = 0; i < 3; i++)
+		m[i] = entry(dst + 4 * i * PAGE, src + 4 * i * PAGE, 4 * PAGE, 0);
+	r = do_movev(self->fd, m, 3, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EAGAIN, r.err);
+	ASSERT_EQ(1, r.completed);
+	ASSERT_EQ(4 * PAGE, m[0].moved);
+	ASSERT_EQ(3 * PAGE, m[1].moved);
+	ASSERT_EQ(MOVED_UNSET, m[2].moved);
+	ASSERT_EQ(-1, check_pages(dst, 7 * PAGE, 6));
+	ASSERT_EQ(-1, check_pages_from(src + 7 * PAGE, 7, 5 * PAGE, 6));
+}
+
+/*
+ * Entries that hop between two pairs of VMAs and back (the module keeps the VMA locks of
+ * one entry for the next only when both ranges stay in the same VMAs), and an entry that
+ * moves pages back into its own source VMA.
+ */
+TEST_F(movev, entries_across_vma_pairs)
+{
+	char *a = map_anon(8 * PAGE, false, false), *b = map_anon(8 * PAGE, false, false);
+	char *c = map_anon(8 * PAGE, false, false), *d = map_anon(8 * PAGE, false, false);
+	struct pgmove_move m[9];
+	struct movev_res r;
+
+	fill_pages(a, 8 * PAGE, 7);
+	fill_pages(c, 8 * PAGE, 8);
+	for (int i = 0; i < 4; i++) {
+		m[2 * i] = entry(b + 2 * i * PAGE, a + 2 * i * PAGE, 2 * PAGE, 0);
+		m[2 * i + 1] = entry(d + 2 * i * PAGE, c + 2 * i * PAGE, 2 * PAGE, 0);
+	}
+	/* Back from b into a's first page. */
+	m[8] = entry(a, b, PAGE, 0);
+	r = do_movev(self->fd, m, 9, 0);
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d completed %llu", r.err, r.completed);
+	ASSERT_EQ(9, r.completed);
+	ASSERT_EQ(-1, check_pages(a, PAGE, 7));
+	ASSERT_EQ(-1, check_pages_from(b + PAGE, 1, 7 * PAGE, 7));
+	ASSERT_EQ(-1, check_pages(d, 8 * PAGE, 8));
+	ASSERT_TRUE(all_zero(c, 8 * PAGE));
+	ASSERT_TRUE(all_zero(a + PAGE, 7 * PAGE));
+	ASSERT_TRUE(all_zero(b, PAGE));
+}
+
+/* An entry with PGMOVE_MOVE_RECLAIM_SRC frees the source table it emptied; the entries
+ * after it go on. */
+TEST_F(movev, reclaim_src_entry)
+{
+	char *src = map_anon(2 * PMD, true, false), *dst = map_anon(2 * PMD, true, false);
+	struct pgmove_move m[2];
+	long long before, after;
+	struct movev_res r;
+
+	ASSERT_EQ(0, madvise(src, 2 * PMD, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, madvise(dst, 2 * PMD, MADV_NOHUGEPAGE));
+	fill_pages(src, PMD + 4 * PAGE, 9);
+	/* Give dst its tables now (6.12's DONTNEED keeps them), so only src's count changes. */
+	memset(dst, 1, PMD + PAGE);
+	ASSERT_EQ(0, madvise(dst, PMD + PAGE, MADV_DONTNEED));
+	before = vmpte_kb(0);
+	m[0] = entry(dst, src, PMD, PGMOVE_MOVE_RECLAIM_SRC);
+	m[1] = entry(dst + PMD, src + PMD, 4 * PAGE, 0);
+	r = do_movev(self->fd, m, 2, 0);
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d completed %llu", r.err, r.completed);
+	after = vmpte_kb(0);
+	/* src lost its first table, the one entry 0 emptied. */
+	ASSERT_EQ(before - 4, after) TH_LOG("VmPTE %lld -> %lld kB", before, after);
+	ASSERT_EQ(-1, check_pages(dst, PMD + 4 * PAGE, 9));
+	ASSERT_TRUE(all_zero(src, PMD + 4 * PAGE));
+}
+
+TEST_HARNESS_MAIN
