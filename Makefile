@@ -4,6 +4,7 @@
 #   make check        the test suite in the VM, ending with "N passed, N failed"
 #   make demo         what pgmove does, in the VM
 #   make bench        the benchmark on the perf kernel (JSON to BENCH_JSON, default bench.json)
+#   make profile      where MOVE's time goes: perf profile of one benchmark case
 #   make shell        a shell in the VM with the module loaded
 #   make kernel       only the test kernel
 #   make deps         only install what is missing
@@ -24,7 +25,7 @@ RUSTC_DEBIAN := /usr/bin/rustc
 KMAKE := $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
 	BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen
 
-.PHONY: all deps kernel module selftests cli check demo shell fmt clean bench bench-build
+.PHONY: all deps kernel module selftests cli check demo shell fmt clean bench bench-build profile
 all: module selftests cli
 
 deps:
@@ -70,6 +71,12 @@ bench-build: deps
 bench: bench-build
 	@tools/vm-run --kdir $(PERF_KDIR) --module $(PERF_BUILD)/pgmove.ko --memory 3G -- \
 		tools/bench/pgmove-bench --json $(BENCH_JSON) $(BENCH_ARGS)
+
+# A perf profile of one benchmark case on the perf kernel (see tools/bench/profile).
+PROFILE_CASE ?= move-4k/pgmove-MOVE
+profile: bench-build
+	@tools/vm-run --kdir $(PERF_KDIR) --module $(PERF_BUILD)/pgmove.ko --memory 3G -- \
+		tools/bench/profile $(PROFILE_CASE)
 
 # Format the module's Rust with the kernel's rustfmt settings.
 fmt:

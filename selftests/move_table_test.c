@@ -186,6 +186,9 @@ TEST_F(table, swap_entry_falls_back)
  * The readers' throughput is reported for aligned moves (whole tables, under the mmap
  * write lock) and for moves offset by one page (runs, under VMA read locks).
  */
+/* The tag of page i of an area: never zero. */
+#define TAG(i) (((unsigned long)(i) << 12) | 0xa5)
+
 struct race {
 	char *a, *b;
 	atomic_bool stop;
@@ -205,7 +208,7 @@ static void *faulter(void *arg)
 
 		if (rand_r(&seed) & 1)
 			atomic_fetch_add((_Atomic unsigned long *)(p + 64), 0);
-		if (w && w != (31UL ^ i))
+		if (w && w != (TAG(i)))
 			r->bad++;
 		r->faults++;
 	}
@@ -256,9 +259,9 @@ TEST_F_TIMEOUT(table, faults_race_whole_table_moves, 120)
 	long aligned_moves, offset_moves, found = 0;
 	pthread_t t[2];
 
-	/* Tag w[0] = 31 ^ index (never zero) in every page but the first and the last. */
+	/* Tag w[0] = TAG(index) in every page but the first and the last. */
 	for (unsigned long i = 1; i < AREA / PAGE - 1; i++)
-		*(unsigned long *)(r.a + i * PAGE) = 31UL ^ i;
+		*(unsigned long *)(r.a + i * PAGE) = TAG(i);
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, faulter, &r);
 	race_moves(_metadata, self->fd, &r, 0, &aligned_rate, &aligned_moves);
@@ -276,7 +279,7 @@ TEST_F_TIMEOUT(table, faults_race_whole_table_moves, 120)
 		unsigned long wa = *(unsigned long *)(r.a + i * PAGE);
 		unsigned long wb = *(unsigned long *)(r.b + i * PAGE);
 
-		ASSERT_TRUE((wa == (31UL ^ i)) != (wb == (31UL ^ i)))
+		ASSERT_TRUE((wa == (TAG(i))) != (wb == (TAG(i))))
 			TH_LOG("page %lu: a holds %#lx, b holds %#lx", i, wa, wb);
 		ASSERT_TRUE(wa == 0 || wb == 0);
 		found++;

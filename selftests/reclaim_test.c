@@ -612,18 +612,24 @@ TEST_F(reclaim, holes_and_whole_address_space)
 	ASSERT_GT(res.r.busy, 0);
 }
 
-/* MOVE with PGMOVE_MOVE_RECLAIM_SRC frees the source table the move emptied. */
+/*
+ * MOVE with PGMOVE_MOVE_RECLAIM_SRC frees the source table the move emptied. The destination
+ * is one page off the source's PMD offset, so the pages move through the run path (an
+ * aligned move would carry the table itself along and leave no table behind).
+ */
 TEST_F(reclaim, move_reclaim_src_frees_source_table)
 {
-	char *src = map_anon(PMD, true, false), *dst = map_anon(PMD, true, false);
+	char *src = map_anon(PMD, true, false), *area = map_anon(2 * PMD, true, false);
+	char *dst = area + PAGE;
 	long long before;
 	struct move_res m;
 
 	ASSERT_NE(NULL, src);
-	ASSERT_NE(NULL, dst);
-	/* dst gets an (empty) table first, so the move allocates none. */
-	dst[0] = 1;
-	ASSERT_EQ(0, madvise(dst, PAGE, MADV_DONTNEED));
+	ASSERT_NE(NULL, area);
+	/* dst's two tables exist (empty) first, so the move allocates none. */
+	area[0] = 1;
+	area[PMD] = 1;
+	ASSERT_EQ(0, madvise(area, 2 * PMD, MADV_DONTNEED));
 	fill_pages(src, PMD, 40);
 	before = vmpte_kb(0);
 	m = pgmove_do_move(self->fd, (unsigned long)dst, (unsigned long)src, PMD,
@@ -633,12 +639,12 @@ TEST_F(reclaim, move_reclaim_src_frees_source_table)
 	ASSERT_EQ(4, before - vmpte_kb(0)) TH_LOG("the source table was not freed");
 	ASSERT_EQ(-1, check_pages(dst, PMD, 40));
 	ASSERT_TRUE(all_zero(src, PMD));
-	/* Without the flag the emptied table stays (src got a new one when read above). */
+	/* Without the flag the emptied tables stay (src got a new one when read above). */
 	ASSERT_EQ(0, madvise(src, PMD, MADV_DONTNEED));
 	before = vmpte_kb(0);
 	m = pgmove_do_move(self->fd, (unsigned long)src, (unsigned long)dst, PMD, 0);
 	ASSERT_EQ(0, m.ret);
-	ASSERT_EQ(before, vmpte_kb(0)) TH_LOG("dst's emptied table must stay");
+	ASSERT_EQ(before, vmpte_kb(0)) TH_LOG("dst's emptied tables must stay");
 	ASSERT_EQ(-1, check_pages(src, PMD, 40));
 }
 
