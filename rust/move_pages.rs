@@ -83,11 +83,39 @@ impl<'m> Mover<'m> {
 
     /// Moves `req.len` bytes from `req.src` to `req.dst`.
     ///
-    /// A request that covers a whole PTE table's range at both ends (same offset within a
-    /// PMD, at least one aligned 2 MiB) runs under the mmap write lock, which whole-table
-    /// moves need; any other request under the two VMAs' read locks.
+    /// Runs under the two VMAs' read locks until it meets a PTE table that could move whole
+    /// (source and destination PMD aligned, 2 MiB left, a table at the source); then it
+    /// retakes the VMAs under the mmap write lock, which whole-table moves need, and goes
+    /// on from there. A request of THPs or of unaligned ranges never takes the write lock.
     pub(crate) fn move_range(&mut self, req: &MoveRequest, mb: &mut MayBlock) -> MoveOutcome {
-        let exclusive = table_moves_possible(req);
+        let mut done = 0u64;
+        let mut exclusive = false;
+        loop {
+            let part = MoveRequest {
+                dst: req.dst + done,
+                src: req.src + done,
+                len: req.len - done,
+                allow_src_holes: req.allow_src_holes,
+            };
+            let outcome = self.move_part(&part, exclusive, mb);
+            done += outcome.moved;
+            match outcome.error {
+                Some(e) if e == WANT_EXCLUSIVE && !exclusive => exclusive = true,
+                // Never leaks out: with the write lock held no step asks for it.
+                Some(e) if e == WANT_EXCLUSIVE => {
+                    return MoveOutcome {
+                        moved: done,
+                        error: Some(EAGAIN),
+                    }
+                }
+                error => return MoveOutcome { moved: done, error },
+            }
+        }
+    }
+
+    /// One part of [`Self::move_range`], under the VMA read locks or, if `exclusive`, the
+    /// mmap write lock (locks kept from the last part are reused when they fit).
+    fn move_part(&mut self, req: &MoveRequest, exclusive: bool, mb: &mut MayBlock) -> MoveOutcome {
         let reuse = self.vmas.as_ref().is_some_and(|v| {
             v.dst().contains(req.dst)
                 && v.src().contains(req.src)
@@ -120,15 +148,10 @@ impl<'m> Mover<'m> {
     }
 }
 
-/// Whether some 2 MiB of the request could move as a whole PTE table: source and destination
-/// at the same offset within a PMD, and one PMD-aligned 2 MiB inside the request.
-fn table_moves_possible(req: &MoveRequest) -> bool {
-    if req.src % PMD_SIZE != req.dst % PMD_SIZE {
-        return false;
-    }
-    let first = req.src.div_ceil(PMD_SIZE).saturating_mul(PMD_SIZE);
-    first.checked_add(PMD_SIZE).is_some_and(|end| end <= req.src + req.len)
-}
+/// What a step under the VMA read locks returns when the next 2 MiB could move as a whole
+/// table, which needs the mmap write lock. Internal: the move paths never give `EXDEV`
+/// otherwise, and [`Mover::move_range`] never lets it out.
+const WANT_EXCLUSIVE: Error = EXDEV;
 
 /// The body of a move, with both VMAs locked ([`MoveVmas`]).
 fn move_locked(
@@ -242,10 +265,14 @@ fn move_step(
         None => PmdPtr::alloc(vmas, src_addr)?,
     };
     let dst_pmd = PmdPtr::alloc(vmas, dst_addr)?;
-    if vmas.is_exclusive()
-        && src_addr % PMD_SIZE == 0
+    let whole_table = src_addr % PMD_SIZE == 0
         && dst_addr % PMD_SIZE == 0
         && src_end - src_addr >= PMD_SIZE
+        && src_pmd.get().is_table();
+    if whole_table && !vmas.is_exclusive() {
+        return Err(WANT_EXCLUSIVE);
+    }
+    if whole_table
         && move_table(vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, allow_src_holes, scratch, mb)
     {
         return Ok(PMD_SIZE);
