@@ -273,7 +273,16 @@ fn move_step(
         return Err(WANT_EXCLUSIVE);
     }
     if whole_table
-        && move_table(vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, allow_src_holes, scratch, mb)
+        && move_table(
+            vmas,
+            &dst_pmd,
+            &src_pmd,
+            dst_addr,
+            src_addr,
+            allow_src_holes,
+            scratch,
+            mb,
+        )
     {
         return Ok(PMD_SIZE);
     }
@@ -308,7 +317,9 @@ fn move_step(
         src_pmd.alloc_pte_table()?;
     }
     dst_pmd.alloc_pte_table()?;
-    let pages = move_run(vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, src_end, scratch, mb);
+    let pages = move_run(
+        vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, src_end, scratch, mb,
+    );
     if pages > 0 {
         return Ok(pages as u64 * PAGE_SIZE);
     }
@@ -455,7 +466,14 @@ fn move_table(
         return false;
     };
     let mut pair = PmdPairLock::lock(dst_pmd, src_pmd, mb);
-    pair.move_table(vmas, dst_addr, src_addr, allow_src_holes, &anon_vma, scratch)
+    pair.move_table(
+        vmas,
+        dst_addr,
+        src_addr,
+        allow_src_holes,
+        &anon_vma,
+        scratch,
+    )
 }
 
 /// The batched path: moves the run of ordinary entries from `src_addr` on (up to the end of

@@ -686,14 +686,92 @@ impl RunFolios<'_> {
         self.0.as_slice()
     }
 
-    /// Adds an entry; false if there is no room (never: the scratch holds a whole table).
+    /// Adds an entry whose folio (if any) the caller locked; false if there is no room (the
+    /// scratch is sized for the request), and then the folio is unlocked here.
     fn push(&mut self, entry: RunEntry) -> bool {
-        if self.0.len() == self.0.capacity() {
-            return false;
+        // Within capacity `push` does not allocate.
+        if self.0.len() < self.0.capacity() && self.0.push(entry, GFP_NOWAIT).is_ok() {
+            return true;
         }
-        // Within capacity: `push` does not allocate.
-        self.0.push(entry, GFP_NOWAIT).is_ok()
+        if let Some(folio) = entry.folio {
+            // SAFETY: locked by the caller and allocated (its table's lock is held), not listed.
+            unsafe { Folio::from_raw(folio.as_ptr()).unlock() };
+        }
+        false
     }
+}
+
+/// The folio mapped by the present, non-zero-page entry `val` at `addr` of `src_vma`, locked,
+/// if a run or a whole-table move may take it: small, anonymous, exclusive, not pinned,
+/// lockable without waiting, and of the anon_vma tree whose root is `root`. `None` (with
+/// nothing locked) otherwise.
+///
+/// The caller holds the lock of the table `val` was read from, and keeps it until it has
+/// listed the folio in a [`RunFolios`] (which unlocks it before that lock goes).
+fn lock_movable_folio(
+    src_vma: &Vma,
+    addr: u64,
+    val: PteVal,
+    root: NonNull<bindings::anon_vma>,
+) -> Option<NonNull<bindings::folio>> {
+    // SAFETY: `val` is the present entry at `addr` of the source VMA, read under its table's
+    // lock (caller).
+    let ptr = NonNull::new(unsafe { c::vm_normal_folio(src_vma.as_ptr(), addr as _, val.0) })?;
+    // SAFETY: mapped by an entry whose table lock the caller holds.
+    let folio = unsafe { Folio::from_raw(ptr.as_ptr()) };
+    if folio.is_large()
+        || !folio.is_anon()
+        || !folio.is_anon_exclusive()
+        || folio.maybe_dma_pinned()
+    {
+        return None;
+    }
+    // SAFETY: the folio stays mapped by this entry, under the caller's lock, until it is
+    // moved; the caller's `RunFolios` unlocks it before that lock goes.
+    if !unsafe { folio.try_lock_mapped() } {
+        return None;
+    }
+    // Under the folio lock `mapping` is stable: only folios of the locked tree move (an
+    // exclusive folio of another tree is left to the per-page path).
+    if folio.anon_vma_root() != Some(root) {
+        // SAFETY: locked just above, not handed out.
+        unsafe { folio.unlock() };
+        return None;
+    }
+    Some(ptr)
+}
+
+/// Moves the rmap of a run entry's folio to `dst_addr` of `dst_vma` and returns the entry to
+/// write there: the folio with the destination's protection, writable, soft-dirty, dirty if
+/// the cleared source entry was (`move_present_pte()`'s), or the zero page.
+///
+/// The entry comes from a [`RunFolios`] list (its folio is locked and allocated) and was
+/// cleared at the source; the caller holds the page-table locks, so no walker sees the folio
+/// half-moved.
+fn moved_entry(e: &RunEntry, dst_vma: &Vma, dst_addr: u64) -> bindings::pte_t {
+    match e.folio {
+        Some(f) => {
+            // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
+            let folio = unsafe { Folio::from_raw(f.as_ptr()) };
+            // SAFETY: the folio is locked; `MoveVmas` gave the destination an anon_vma.
+            unsafe { folio.move_anon_rmap_locked(dst_vma, dst_addr) };
+            // SAFETY: reads the dirty bit of the cleared value, then builds the entry for the
+            // (locked, exclusive) folio with the destination's protection.
+            unsafe {
+                let dirty = c::pgmove_pte_dirty(e.old.0);
+                c::pgmove_mk_moved_pte(f.as_ptr(), dst_vma.as_ptr(), dirty)
+            }
+        }
+        // SAFETY: builds a zero-page entry for the destination VMA.
+        None => unsafe { c::pgmove_mk_zero_pte(dst_addr as _, dst_vma.as_ptr()) },
+    }
+}
+
+/// Whether a listed folio may have been pinned (GUP-fast, before the flush).
+fn run_entry_pinned(e: &RunEntry) -> bool {
+    // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
+    e.folio
+        .is_some_and(|f| unsafe { Folio::from_raw(f.as_ptr()) }.maybe_dma_pinned())
 }
 
 impl Drop for RunFolios<'_> {
@@ -746,53 +824,15 @@ impl PtePairLock<'_> {
                 break;
             }
             let addr = src_addr + i as u64 * page;
-            if src.is_zero_page() {
-                if !run.push(RunEntry {
-                    folio: None,
-                    old: src,
-                }) {
-                    break;
+            let folio = if src.is_zero_page() {
+                None
+            } else {
+                match lock_movable_folio(src_vma, addr, src, root) {
+                    Some(folio) => Some(folio),
+                    None => break,
                 }
-                continue;
-            }
-            // SAFETY: `src` is the present entry at `addr` of the source VMA, read under its
-            // table's lock.
-            let ptr = unsafe { c::vm_normal_folio(src_vma.as_ptr(), addr as _, src.0) };
-            let Some(ptr) = NonNull::new(ptr) else {
-                break;
             };
-            // SAFETY: mapped by an entry whose table lock we hold.
-            let folio = unsafe { Folio::from_raw(ptr.as_ptr()) };
-            if folio.is_large()
-                || !folio.is_anon()
-                || !folio.is_anon_exclusive()
-                || folio.maybe_dma_pinned()
-            {
-                break;
-            }
-            // SAFETY: the folio stays mapped by this entry, under our lock, until it is
-            // moved; `run` unlocks it before our locks go.
-            if !unsafe { folio.try_lock_mapped() } {
-                break;
-            }
-            let entry = RunEntry {
-                folio: Some(ptr),
-                old: src,
-            };
-            if !run.push(entry) {
-                // SAFETY: locked just above and not listed.
-                unsafe { folio.unlock() };
-                break;
-            }
-            // Under the folio lock `mapping` is stable: only folios of the locked tree move
-            // (an exclusive folio of another tree is left to the per-page path).
-            if folio.anon_vma_root() != Some(root) {
-                // SAFETY: the entry is the last one listed; dropping it from the list here
-                // and unlocking it keeps the list's invariant.
-                unsafe {
-                    folio.unlock();
-                    run.0.set_len(run.0.len() - 1);
-                }
+            if !run.push(RunEntry { folio, old: src }) {
                 break;
             }
         }
@@ -806,20 +846,21 @@ impl PtePairLock<'_> {
         for (i, e) in run.0.as_mut_slice().iter_mut().enumerate() {
             let addr = src_addr + i as u64 * page;
             // SAFETY: we hold the source table's lock; the entry is the one checked above.
-            e.old = PteVal(unsafe { c::pgmove_ptep_get_and_clear(mm, addr as _, self.src.entry_ptr(i)) });
+            e.old = PteVal(unsafe {
+                c::pgmove_ptep_get_and_clear(mm, addr as _, self.src.entry_ptr(i))
+            });
         }
         // SAFETY: the source VMA is read-locked; the range is the run just cleared.
-        unsafe { c::pgmove_flush_tlb_range(src_vma.as_ptr(), src_addr as _, (src_addr + n as u64 * page) as _) };
+        unsafe {
+            c::pgmove_flush_tlb_range(
+                src_vma.as_ptr(),
+                src_addr as _,
+                (src_addr + n as u64 * page) as _,
+            )
+        };
         // After the flush no GUP-fast can find these entries, and a pin taken before it is
         // visible: such a folio, and every entry after it, goes back where it was.
-        let moved = run
-            .entries()
-            .iter()
-            .position(|e| {
-                // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
-                e.folio.is_some_and(|f| unsafe { Folio::from_raw(f.as_ptr()) }.maybe_dma_pinned())
-            })
-            .unwrap_or(n);
+        let moved = run.entries().iter().position(run_entry_pinned).unwrap_or(n);
         for (i, e) in run.entries().iter().enumerate() {
             let (src_i, dst_i) = (src_addr + i as u64 * page, dst_addr + i as u64 * page);
             if i >= moved {
@@ -827,23 +868,7 @@ impl PtePairLock<'_> {
                 unsafe { c::pgmove_set_pte_at(mm, src_i as _, self.src.entry_ptr(i), e.old.0) };
                 continue;
             }
-            let new = match e.folio {
-                Some(f) => {
-                    // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
-                    let folio = unsafe { Folio::from_raw(f.as_ptr()) };
-                    // SAFETY: the folio is locked; `MoveVmas` gave the destination an
-                    // anon_vma. Both page-table locks are held, so no walker sees it half-moved.
-                    unsafe { folio.move_anon_rmap_locked(dst_vma, dst_i) };
-                    // SAFETY: reads the dirty bit of the cleared value, then builds the entry
-                    // for the (locked, exclusive) folio with the destination's protection.
-                    unsafe {
-                        let dirty = c::pgmove_pte_dirty(e.old.0);
-                        c::pgmove_mk_moved_pte(f.as_ptr(), dst_vma.as_ptr(), dirty)
-                    }
-                }
-                // SAFETY: builds a zero-page entry for the destination VMA.
-                None => unsafe { c::pgmove_mk_zero_pte(dst_i as _, dst_vma.as_ptr()) },
-            };
+            let new = moved_entry(e, dst_vma, dst_i);
             // SAFETY: the destination slot is none (checked under the lock we still hold) in a
             // table still linked from its PMD (checked above, under the same lock).
             unsafe { c::pgmove_set_pte_at(mm, dst_i as _, self.dst.entry_ptr(i), new) };
@@ -1040,7 +1065,8 @@ impl PmdPairLock<'_> {
         let mut mapped_from = src_pmdval.raw();
         // SAFETY: we hold the source PMD's lock and it points to a PTE table, which therefore
         // stays there while we map it; `__pte_offset_map()` takes the RCU read lock.
-        let pte = unsafe { c::__pte_offset_map(self.src.as_ptr(), src_addr as _, &mut mapped_from) };
+        let pte =
+            unsafe { c::__pte_offset_map(self.src.as_ptr(), src_addr as _, &mut mapped_from) };
         let Some(pte) = NonNull::new(pte) else {
             return false;
         };
@@ -1074,38 +1100,12 @@ impl PmdPairLock<'_> {
             } else if val.is_zero_page() {
                 None
             } else {
-                // SAFETY: `val` is the present entry at `addr` of the source VMA, read under
-                // its table's lock.
-                let ptr = unsafe { c::vm_normal_folio(src_vma.as_ptr(), addr as _, val.0) };
-                let Some(ptr) = NonNull::new(ptr) else {
-                    return false;
-                };
-                // SAFETY: mapped by an entry whose table lock we hold.
-                let folio = unsafe { Folio::from_raw(ptr.as_ptr()) };
-                if folio.is_large()
-                    || !folio.is_anon()
-                    || !folio.is_anon_exclusive()
-                    || folio.maybe_dma_pinned()
-                {
-                    return false;
+                match lock_movable_folio(src_vma, addr, val, root) {
+                    Some(folio) => Some(folio),
+                    None => return false,
                 }
-                // SAFETY: mapped by this entry under our lock until moved; `run` unlocks it
-                // before our locks go.
-                if !unsafe { folio.try_lock_mapped() } {
-                    return false;
-                }
-                if folio.anon_vma_root() != Some(root) {
-                    // SAFETY: locked just above and not listed.
-                    unsafe { folio.unlock() };
-                    return false;
-                }
-                Some(ptr)
             };
             if !run.push(RunEntry { folio, old: val }) {
-                if let Some(f) = folio {
-                    // SAFETY: locked above and not listed.
-                    unsafe { Folio::from_raw(f.as_ptr()).unlock() };
-                }
                 return false;
             }
         }
@@ -1116,7 +1116,9 @@ impl PmdPairLock<'_> {
             if !e.old.is_none() {
                 let addr = src_addr + i as u64 * page;
                 // SAFETY: we hold the table's lock; the entry is the one checked above.
-                e.old = PteVal(unsafe { c::pgmove_ptep_get_and_clear(mm, addr as _, table.entry_ptr(i)) });
+                e.old = PteVal(unsafe {
+                    c::pgmove_ptep_get_and_clear(mm, addr as _, table.entry_ptr(i))
+                });
             }
         }
         // SAFETY: both PMD locks are held; the source PMD points to the table (checked).
@@ -1124,10 +1126,7 @@ impl PmdPairLock<'_> {
             c::pgmove_pmd_clear(self.src.as_ptr());
             c::pgmove_flush_tlb_freed_tables(mm, src_addr as _, (src_addr + pmd_size) as _);
         }
-        let pinned = run.entries().iter().any(|e| {
-            // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
-            e.folio.is_some_and(|f| unsafe { Folio::from_raw(f.as_ptr()) }.maybe_dma_pinned())
-        });
+        let pinned = run.entries().iter().any(run_entry_pinned);
         if pinned {
             // Put everything back; the per-page path will stop at the pinned page.
             // SAFETY: restores the PMD and the entries cleared above, under the same locks.
@@ -1147,23 +1146,7 @@ impl PmdPairLock<'_> {
                 continue;
             }
             let dst_i = dst_addr + i as u64 * page;
-            let new = match e.folio {
-                Some(f) => {
-                    // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
-                    let folio = unsafe { Folio::from_raw(f.as_ptr()) };
-                    // SAFETY: the folio is locked; `MoveVmas` gave the destination an
-                    // anon_vma; the anon_vma tree lock keeps rmap walkers out meanwhile.
-                    unsafe { folio.move_anon_rmap_locked(dst_vma, dst_i) };
-                    // SAFETY: builds the entry for the locked, exclusive folio with the
-                    // destination's protection, dirty if the cleared entry was.
-                    unsafe {
-                        let dirty = c::pgmove_pte_dirty(e.old.0);
-                        c::pgmove_mk_moved_pte(f.as_ptr(), dst_vma.as_ptr(), dirty)
-                    }
-                }
-                // SAFETY: builds a zero-page entry for the destination VMA.
-                None => unsafe { c::pgmove_mk_zero_pte(dst_i as _, dst_vma.as_ptr()) },
-            };
+            let new = moved_entry(e, dst_vma, dst_i);
             // SAFETY: the entry is none (cleared above) in the table we hold locked, which
             // no PMD points to until it is linked at the destination below.
             unsafe { c::pgmove_set_pte_at(mm, dst_i as _, table.entry_ptr(i), new) };
