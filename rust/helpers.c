@@ -157,11 +157,6 @@ bool pgmove_vma_is_anonymous(const struct vm_area_struct *vma)
 	return !vma->vm_ops;
 }
 
-bool pgmove_vma_has_anon_vma(const struct vm_area_struct *vma)
-{
-	return vma->anon_vma;
-}
-
 /* Registered with a userfaultfd in any mode (or still carrying a context). */
 bool pgmove_vma_uffd_registered(const struct vm_area_struct *vma)
 {

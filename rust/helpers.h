@@ -91,7 +91,6 @@ unsigned long pgmove_vma_end(const struct vm_area_struct *vma);
 unsigned long pgmove_vma_flags(const struct vm_area_struct *vma);
 unsigned long pgmove_vma_page_prot(const struct vm_area_struct *vma);
 bool pgmove_vma_is_anonymous(const struct vm_area_struct *vma);
-bool pgmove_vma_has_anon_vma(const struct vm_area_struct *vma);
 bool pgmove_vma_uffd_registered(const struct vm_area_struct *vma);
 
 /* Page-table walk and allocation down to the PMD. */

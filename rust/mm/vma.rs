@@ -91,7 +91,7 @@ impl Vma {
     fn has_anon_vma(&self) -> bool {
         // SAFETY: as in `flags`; `anon_vma` is only ever set once, under the mmap lock or the
         // page-table lock, and a racy read is what `uffd_lock_vma()` does too.
-        unsafe { c::pgmove_vma_has_anon_vma(self.as_ptr()) }
+        !unsafe { c::pgmove_vma_anon_vma(self.as_ptr()) }.is_null()
     }
 }
 
