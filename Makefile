@@ -3,6 +3,7 @@
 #   make              module + selftests (the debug test kernel is built first, cached)
 #   make check        the test suite in the VM, ending with "N passed, N failed"
 #   make demo         what pgmove does, in the VM
+#   make stress N=... the model-checked stress test with N operations (SEED=, THREADS= too)
 #   make bench        the benchmark on the perf kernel (JSON to BENCH_JSON, default bench.json)
 #   make profile      where MOVE's time goes: perf profile of one benchmark case
 #   make shell        a shell in the VM with the module loaded
@@ -25,7 +26,7 @@ RUSTC_DEBIAN := /usr/bin/rustc
 KMAKE := $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
 	BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen
 
-.PHONY: all deps kernel module selftests cli check demo shell fmt clean bench bench-build profile
+.PHONY: all deps kernel module selftests cli check stress demo shell fmt clean bench bench-build profile
 all: module selftests cli
 
 deps:
@@ -45,6 +46,14 @@ cli: deps $(KERNEL)
 
 check: module selftests
 	@tools/check
+
+# The model-checked stress test alone, any number of operations (selftests/model_stress_test.c;
+# a mismatch prints its seed: SEED=<seed> replays each thread's sequence of operations).
+N ?= 100000
+stress: module selftests
+	@tools/vm-run --kmemleak --timeout $$(( $(N) / 100 + 900 )) -- env PGMOVE_STRESS_OPS=$(N) \
+		$(if $(SEED),PGMOVE_STRESS_SEED=$(SEED)) $(if $(THREADS),PGMOVE_STRESS_THREADS=$(THREADS)) \
+		selftests/model_stress_test
 
 demo: module cli
 	@tools/vm-run tools/demo

@@ -417,6 +417,20 @@ pte_t pgmove_mk_moved_pte(struct folio *folio, struct vm_area_struct *vma, bool 
 	return pte_mkwrite(pte, vma);
 }
 
+/* pgmove_mk_moved_pte() for page idx of a (large) folio. */
+pte_t pgmove_mk_moved_pte_idx(struct folio *folio, unsigned long idx, struct vm_area_struct *vma,
+			      bool dirty)
+{
+	pte_t pte = mk_pte(folio_page(folio, idx), vma->vm_page_prot);
+
+#ifdef CONFIG_MEM_SOFT_DIRTY
+	pte = pte_mksoft_dirty(pte);
+#endif
+	if (dirty)
+		pte = pte_mkdirty(pte);
+	return pte_mkwrite(pte, vma);
+}
+
 pte_t pgmove_mk_zero_pte(unsigned long addr, struct vm_area_struct *vma)
 {
 	return pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot));
@@ -543,6 +557,42 @@ bool pgmove_folio_test_head(struct folio *folio)
 bool pgmove_folio_anon_exclusive(struct folio *folio)
 {
 	return PageAnonExclusive(&folio->page);
+}
+
+/* Whether every page of the folio is PageAnonExclusive. */
+bool pgmove_folio_all_anon_exclusive(struct folio *folio)
+{
+	long i, nr = folio_nr_pages(folio);
+
+	for (i = 0; i < nr; i++)
+		if (!PageAnonExclusive(folio_page(folio, i)))
+			return false;
+	return true;
+}
+
+long pgmove_folio_nr_pages(struct folio *folio)
+{
+	return folio_nr_pages(folio);
+}
+
+int pgmove_folio_mapcount(struct folio *folio)
+{
+	return folio_mapcount(folio);
+}
+
+unsigned long pgmove_folio_pfn(struct folio *folio)
+{
+	return folio_pfn(folio);
+}
+
+unsigned long pgmove_pte_pfn(pte_t pte)
+{
+	return pte_pfn(pte);
+}
+
+bool pgmove_pte_special(pte_t pte)
+{
+	return pte_special(pte);
 }
 
 bool pgmove_folio_maybe_dma_pinned(struct folio *folio)

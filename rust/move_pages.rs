@@ -329,10 +329,12 @@ fn move_step(
         &src_pmd,
         dst_addr,
         src_addr,
+        src_end,
         allow_src_holes,
+        scratch,
         mb,
     )
-    .map(|()| PAGE_SIZE)
+    .map(|pages| pages as u64 * PAGE_SIZE)
 }
 
 /// What to do with a source PMD, decided under its lock (which no sleeping may happen under).
@@ -511,22 +513,28 @@ fn move_run(
 /// must happen with no PTE table mapped) before the next attempt.
 enum Attempt {
     Done(Result),
+    /// A whole large folio of this many pages moved.
+    MovedLarge(usize),
     LockFolio(FolioRef),
     LockAnonVma(AnonVmaRef),
     SplitFolio,
     WaitMigration,
 }
 
-/// Moves the PTE at `src_addr` to `dst_addr`, as `move_pages_pte()`.
+/// Moves the PTE at `src_addr` to `dst_addr`, as `move_pages_pte()`; returns the pages
+/// moved: 1, or all of a large folio's that moves whole.
+#[allow(clippy::too_many_arguments)]
 fn move_pte(
     vmas: &MoveVmas<'_>,
     dst_pmd: &PmdPtr<'_>,
     src_pmd: &PmdPtr<'_>,
     dst_addr: u64,
     src_addr: u64,
+    src_end: u64,
     allow_src_holes: bool,
+    scratch: &mut RunScratch,
     mb: &mut MayBlock,
-) -> Result {
+) -> Result<usize> {
     {
         // Declared in lock order, so they are released in reverse (anon_vma, then folio).
         let mut folio = LockedSource::default();
@@ -538,17 +546,22 @@ fn move_pte(
                 src_pmd,
                 dst_addr,
                 src_addr,
+                ((src_end - src_addr) / PAGE_SIZE) as usize,
                 allow_src_holes,
                 &mut folio,
                 &mut anon_vma,
+                scratch,
                 mb,
             );
             match attempt {
-                Attempt::Done(res) => return res,
+                Attempt::Done(res) => return res.map(|()| 1),
+                Attempt::MovedLarge(pages) => return Ok(pages),
                 Attempt::LockFolio(f) => folio.folio = Some(f.lock(mb)),
                 Attempt::LockAnonVma(av) => anon_vma = Some(av.lock_write(mb)),
                 Attempt::SplitFolio => {
-                    // split_folio() can sleep; then the folio must be looked up again.
+                    // split_folio() takes the anon_vma lock itself, and can sleep; then the
+                    // folio must be looked up again.
+                    anon_vma = None;
                     let mut large = folio.folio.take().ok_or(EAGAIN)?;
                     folio.pte = None;
                     large.split(mb)?;
@@ -577,9 +590,11 @@ fn try_move_pte(
     src_pmd: &PmdPtr<'_>,
     dst_addr: u64,
     src_addr: u64,
+    max_pages: usize,
     allow_src_holes: bool,
     src: &mut LockedSource,
     anon_vma: &mut Option<LockedAnonVma>,
+    scratch: &mut RunScratch,
     mb: &MayBlock,
 ) -> Attempt {
     use Attempt::*;
@@ -637,7 +652,15 @@ fn try_move_pte(
         let Some(folio) = src.folio.as_mut() else {
             return Done(Err(EAGAIN));
         };
-        if folio.is_large() {
+        // A large folio moves whole when it may (mTHP without split); else it is split, as
+        // UFFDIO_MOVE splits it. The cheap part of the test first: the rest is decided
+        // under the PTE locks, after the anon_vma lock.
+        let whole = folio.is_large() && {
+            let nr = folio.nr_pages();
+            let size = nr as u64 * PAGE_SIZE;
+            nr <= max_pages && src_addr % size == 0 && dst_addr % size == 0
+        };
+        if folio.is_large() && !whole {
             return SplitFolio;
         }
         if anon_vma.is_none() {
@@ -654,6 +677,15 @@ fn try_move_pte(
             return Done(Err(EAGAIN));
         };
         let mut pair = PtePairLock::lock(&dst_map, &src_map);
+        if whole {
+            return match pair.move_large(
+                vmas, dst_addr, src_addr, orig_dst, orig_src, folio, av, max_pages, scratch,
+            ) {
+                Some(Ok(pages)) => MovedLarge(pages),
+                Some(Err(e)) => Done(Err(e)),
+                None => SplitFolio,
+            };
+        }
         return Done(pair.move_present(vmas, dst_addr, src_addr, orig_dst, orig_src, folio, av));
     }
     let entry = match orig_src.swap() {

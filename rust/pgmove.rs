@@ -232,6 +232,8 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
             }
         }
     }
+    // The moves happened: `completed` counts them even when a `moved` cannot be written.
+    *completed = (results.len() - usize::from(error.is_some())) as u64;
     let moved_off = core::mem::offset_of!(uapi::Move, moved);
     for (i, moved) in results.iter().enumerate() {
         let at = (req.moves as usize).wrapping_add(i * size + moved_off);
@@ -239,7 +241,6 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
             .writer()
             .write(moved)?;
     }
-    *completed = (results.len() - usize::from(error.is_some())) as u64;
     error.map_or(Ok(()), Err)
 }
 

@@ -470,6 +470,49 @@ TEST_F(move, swap_cache_folio)
 	ASSERT_TRUE(all_zero(a, len));
 }
 
+/*
+ * Four 64 kB mTHPs moved between 64 kB-aligned ranges move whole: same PFNs, and each is
+ * still one large folio at the destination (kpageflags: THP, a compound head every 16
+ * pages), where UFFDIO_MOVE would have split them. A move that covers only part of a
+ * folio, or an unaligned one, still splits it (mthp_split).
+ */
+TEST_F(move, mthp_moved_whole)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
+	unsigned long len = 64 * PAGE;
+	char old[128], *a, *b;
+	uint64_t pfns[64];
+
+	if (read_file(knob, old, sizeof(old)))
+		SKIP(return, "no 64 kB mTHP in this kernel");
+	ASSERT_EQ(0, write_file(knob, "always"));
+	a = map_anon(len, true, false);
+	b = map_anon(len, true, false);
+	madvise(a, len, MADV_HUGEPAGE);
+	fill_pages(a, len, 23);
+	write_file(knob, strstr(old, "[never]") ? "never" : strstr(old, "[always]") ? "always" :
+		   strstr(old, "[madvise]") ? "madvise" : "inherit");
+	for (int i = 0; i < 64; i++)
+		pfns[i] = pfn_of(a + i * PAGE);
+	for (int i = 0; i < 64; i++)
+		if (pfns[i] != pfns[i / 16 * 16] + i % 16 || !(kpageflags(pfns[i]) & (1ULL << KPF_THP_BIT)))
+			SKIP(return, "no 64 kB folios were allocated");
+	ASSERT_EQ(0, pgmove_do_move(self->fd, (unsigned long)b, (unsigned long)a, len, 0).ret);
+	for (int i = 0; i < 64; i++) {
+		uint64_t f;
+
+		ASSERT_EQ(pfns[i], pfn_of(b + i * PAGE)) TH_LOG("page %d was copied", i);
+		f = kpageflags(pfns[i]);
+		ASSERT_TRUE(f & (1ULL << KPF_THP_BIT)) TH_LOG("page %d's folio was split", i);
+		ASSERT_EQ(i % 16 == 0, !!(f & (1ULL << 15))) TH_LOG("page %d: compound head?", i);
+	}
+	ASSERT_EQ(-1, check_pages(b, len, 23));
+	ASSERT_TRUE(all_zero(a, len));
+	/* The rmap names b: page out from there and read back. */
+	page_out(b, len);
+	ASSERT_EQ(-1, check_pages(b, len, 23));
+}
+
 /* A PMD-mapped THP moves whole between aligned ranges, and stays a THP. */
 TEST_F(move, thp_moved_whole)
 {
@@ -688,6 +731,103 @@ TEST_F_TIMEOUT(move, thp_moves_race_compaction, 300)
 	pthread_join(t, NULL);
 	TH_LOG("%d of 12 sources were THPs", thps);
 	ASSERT_GT(thps, 0);
+}
+
+/*
+ * Regression test of the upstream fix "userfaultfd: fix race of userfaultfd_move and swap
+ * cache": a move looks up the swap-cache folio of a swap entry without holding its lock; by
+ * the time it holds it, the folio may have left the swap cache and its slot been reused by
+ * another page, or a folio may be entering the swap cache for the entry. Moving that folio
+ * would map another page's contents at the destination. Here a mover shuttles swapped-out
+ * pages between two ranges while one thread reads them into the swap cache behind its back
+ * (MADV_WILLNEED on both ranges) and another frees and reuses swap slots (write, page out,
+ * MADV_DONTNEED on a third range). Every page must keep its contents.
+ */
+struct swap_churn {
+	char *a, *b, *c;
+	unsigned long len, clen;
+	volatile bool stop;
+	long willneeds, reuses;
+};
+
+static void *swap_reader(void *p)
+{
+	struct swap_churn *s = p;
+
+	while (!s->stop) {
+		madvise(s->a, s->len, MADV_WILLNEED);
+		madvise(s->b, s->len, MADV_WILLNEED);
+		s->willneeds++;
+	}
+	return NULL;
+}
+
+static void *swap_reuser(void *p)
+{
+	struct swap_churn *s = p;
+
+	for (unsigned long seed = 1000; !s->stop; seed++) {
+		fill_pages(s->c, s->clen, seed);
+		madvise(s->c, s->clen, MADV_PAGEOUT);
+		if (check_pages(s->c, s->clen, seed) != -1)
+			s->reuses = -1;		/* the bystander lost contents */
+		madvise(s->c, s->clen, MADV_PAGEOUT);
+		madvise(s->c, s->clen, MADV_DONTNEED);	/* frees the slots for reuse */
+		if (s->reuses >= 0)
+			s->reuses++;
+	}
+	return NULL;
+}
+
+static int move_all(int fd, char *dst, char *src, unsigned long len)
+{
+	unsigned long done = 0;
+
+	while (done < len) {
+		struct move_res r = pgmove_do_move(fd, (unsigned long)dst + done,
+						   (unsigned long)src + done, len - done, 0);
+
+		if (r.ret && r.err != EAGAIN)
+			return r.err;
+		done += r.moved > 0 ? r.moved : 0;
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(move, swap_cache_race_moves_the_right_folio, 300)
+{
+	struct swap_churn s = { .len = 64 * PAGE, .clen = 128 * PAGE };
+	pthread_t reader, reuser;
+	long swapped = 0, rounds = 200;
+
+	if (!have_swap())
+		SKIP(return, "no swap");
+	s.a = map_anon(s.len, false, false);
+	s.b = map_anon(s.len, false, false);
+	s.c = map_anon(s.clen, false, false);
+	ASSERT_TRUE(s.a && s.b && s.c);
+	fill_pages(s.a, s.len, 77);
+	pthread_create(&reader, NULL, swap_reader, &s);
+	pthread_create(&reuser, NULL, swap_reuser, &s);
+	for (long i = 0; i < rounds; i++) {
+		swapped += page_out(s.a, s.len);
+		ASSERT_EQ(0, move_all(self->fd, s.b, s.a, s.len)) TH_LOG("round %ld a -> b", i);
+		ASSERT_EQ(0, move_all(self->fd, s.a, s.b, s.len)) TH_LOG("round %ld b -> a", i);
+		if (i % 16 == 15) {
+			long bad = check_pages(s.a, s.len, 77);
+
+			ASSERT_EQ(-1, bad) TH_LOG("round %ld: page %ld holds another page's contents", i, bad);
+		}
+	}
+	s.stop = true;
+	pthread_join(reader, NULL);
+	pthread_join(reuser, NULL);
+	ASSERT_EQ(-1, check_pages(s.a, s.len, 77));
+	ASSERT_TRUE(all_zero(s.b, s.len));
+	ASSERT_GE(s.reuses, 0) TH_LOG("the slot-reusing bystander lost contents");
+	TH_LOG("%ld rounds, %ld swap entries moved there and back, %ld WILLNEED passes, %ld slot reuse cycles",
+	       rounds, swapped, s.willneeds, s.reuses);
+	ASSERT_GT(swapped, rounds * 32) TH_LOG("too few pages were swapped out to test anything");
 }
 
 TEST_HARNESS_MAIN

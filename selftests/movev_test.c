@@ -200,6 +200,29 @@ TEST_F(movev, efault_bad_pointers)
  * Entry 2 of 5 is invalid: entries 0 and 1 complete, entry 2 says -EINVAL, entries 3 and 4
  * are neither performed nor written.
  */
+/* Entries that can be read but whose moved cannot be written: the moves happen, EFAULT,
+ * and completed counts them. */
+TEST_F(movev, efault_moved_unwritable_counts_completed)
+{
+	char *src = map_anon(4 * PAGE, false, false), *dst = map_anon(4 * PAGE, false, false);
+	struct pgmove_move *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct movev_res r;
+
+	ASSERT_NE(MAP_FAILED, m);
+	fill_pages(src, 4 * PAGE, 41);
+	m[0] = entry(dst, src, 2 * PAGE, 0);
+	m[1] = entry(dst + 2 * PAGE, src + 2 * PAGE, 2 * PAGE, 0);
+	ASSERT_EQ(0, mprotect(m, PAGE, PROT_READ));
+	r = do_movev(self->fd, m, 2, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EFAULT, r.err);
+	EXPECT_EQ(2, r.completed) TH_LOG("the moves happened; completed must say so");
+	ASSERT_EQ(-1, check_pages(dst, 4 * PAGE, 41));
+	ASSERT_TRUE(all_zero(src, 4 * PAGE));
+	munmap(m, PAGE);
+}
+
 TEST_F(movev, stops_at_invalid_entry)
 {
 	char *src = map_anon(10 * PAGE, false, false), *dst = map_anon(10 * PAGE, false, false);

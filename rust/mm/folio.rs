@@ -75,6 +75,31 @@ impl Folio {
         unsafe { c::pgmove_folio_anon_exclusive(self.as_ptr()) }
     }
 
+    /// Whether `PageAnonExclusive()` holds for every page of the folio.
+    pub(crate) fn all_anon_exclusive(&self) -> bool {
+        // SAFETY: reading the flags of a live folio's pages.
+        unsafe { c::pgmove_folio_all_anon_exclusive(self.as_ptr()) }
+    }
+
+    /// `folio_nr_pages()`.
+    pub(crate) fn nr_pages(&self) -> usize {
+        // SAFETY: reading the order of a live folio.
+        // CAST: a page count, at most a PMD's worth here.
+        unsafe { c::pgmove_folio_nr_pages(self.as_ptr()) as usize }
+    }
+
+    /// `folio_mapcount()`: how many page-table entries map pages of the folio.
+    pub(crate) fn mapcount(&self) -> i32 {
+        // SAFETY: reading the mapcounts of a live folio.
+        unsafe { c::pgmove_folio_mapcount(self.as_ptr()) }
+    }
+
+    /// `folio_pfn()`: the PFN of the first page.
+    pub(crate) fn pfn(&self) -> u64 {
+        // SAFETY: address arithmetic on a live folio.
+        unsafe { c::pgmove_folio_pfn(self.as_ptr()) as u64 }
+    }
+
     /// `folio_maybe_dma_pinned()`: possibly pinned with FOLL_PIN (io_uring, O_DIRECT, RDMA).
     pub(crate) fn maybe_dma_pinned(&self) -> bool {
         // SAFETY: reading the refcount/pincount of a live folio.

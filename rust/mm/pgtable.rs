@@ -127,6 +127,18 @@ impl PteVal {
         unsafe { c::pgmove_pte_present(self.0) }
     }
 
+    /// `pte_pfn()`.
+    pub(crate) fn pfn(self) -> u64 {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pte_pfn(self.0) as u64 }
+    }
+
+    /// `pte_special()`: maps no refcounted page (the zero page, a PFN mapping).
+    pub(crate) fn is_special(self) -> bool {
+        // SAFETY: a pure function of the value.
+        unsafe { c::pgmove_pte_special(self.0) }
+    }
+
     /// Maps the shared zero page.
     pub(crate) fn is_zero_page(self) -> bool {
         // SAFETY: a pure function of the value.
@@ -568,6 +580,111 @@ impl<'m> PtePairLock<'m> {
         Ok(())
     }
 
+    /// Moves a PTE-mapped large folio (mTHP) whole: the `nr` entries that map it from
+    /// `src_addr` on, with one TLB flush and one rmap rewrite, instead of splitting it.
+    ///
+    /// Only when the folio qualifies, all checked here under both locks: `src` maps its first
+    /// page; both addresses are aligned to its size; the request has `max` pages left, at
+    /// least `nr`; the `nr` source entries map its pages in order and nothing else maps it
+    /// (mapcount `nr`); every page is exclusive; it is anonymous and not pinned; the `nr`
+    /// destination slots are none. `None` otherwise (the caller splits it, as
+    /// `UFFDIO_MOVE` does), also when a pin shows up after the flush (the entries are put
+    /// back first); `Some(Err(EAGAIN))` if an entry changed since it was read. Each moved
+    /// entry is what [`Self::move_present`] writes for a small folio: the destination's
+    /// protection, writable, soft-dirty, dirty only if it was. `folio` is locked, `_anon_vma`
+    /// its anon_vma, write-locked; `scratch` holds the cleared entries.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn move_large(
+        &mut self,
+        vmas: &MoveVmas<'_>,
+        dst_addr: u64,
+        src_addr: u64,
+        dst: PteVal,
+        src: PteVal,
+        folio: &mut LockedFolio,
+        _anon_vma: &LockedAnonVma,
+        max: usize,
+        scratch: &mut RunScratch,
+    ) -> Option<Result<usize>> {
+        if !self.stable(dst, src) || !dst.is_none() {
+            return Some(Err(EAGAIN));
+        }
+        let nr = folio.nr_pages();
+        let size = nr as u64 * c::PGMOVE_PAGE_SIZE as u64;
+        if nr < 2
+            || nr > max
+            || nr > self.src.left
+            || nr > self.dst.left
+            || nr > scratch.0.capacity()
+            || src_addr % size != 0
+            || dst_addr % size != 0
+            || !folio.is_anon()
+            || folio.maybe_dma_pinned()
+            || folio.mapcount() != nr as i32
+            || !folio.all_anon_exclusive()
+            || src.pfn() != folio.pfn()
+        {
+            return None;
+        }
+        for i in 0..nr {
+            let (d, s) = (self.dst.get_at(i), self.src.get_at(i));
+            if !d.is_none()
+                || !s.is_present()
+                || s.is_special()
+                || s.pfn() != folio.pfn() + i as u64
+            {
+                return None;
+            }
+        }
+        let (mm, page) = (vmas.mm().as_ptr(), c::PGMOVE_PAGE_SIZE as u64);
+        scratch.reset();
+        let olds = &mut scratch.0;
+        for i in 0..nr {
+            let addr = src_addr + i as u64 * page;
+            // SAFETY: we hold the source table's lock; the entry maps page `i` of the folio.
+            let old = PteVal(unsafe {
+                c::pgmove_ptep_get_and_clear(mm, addr as _, self.src.entry_ptr(i))
+            });
+            // Cannot fail: the capacity was checked above, and nothing else is listed.
+            let _ = olds.push(RunEntry { folio: None, old }, GFP_NOWAIT);
+        }
+        // SAFETY: the source VMA is locked; the range is the entries just cleared.
+        unsafe {
+            c::pgmove_flush_tlb_range(vmas.src().as_ptr(), src_addr as _, (src_addr + size) as _)
+        };
+        if folio.maybe_dma_pinned() {
+            // Pinned by GUP-fast before the flush: put every entry back, leave it to the split.
+            for (i, e) in olds.iter().enumerate() {
+                // SAFETY: restores the entry cleared above, under the same lock.
+                unsafe {
+                    c::pgmove_set_pte_at(
+                        mm,
+                        (src_addr + i as u64 * page) as _,
+                        self.src.entry_ptr(i),
+                        e.old.0,
+                    )
+                };
+            }
+            scratch.reset();
+            return None;
+        }
+        folio.move_anon_rmap(vmas.dst(), dst_addr);
+        for (i, e) in olds.iter().enumerate() {
+            let addr = dst_addr + i as u64 * page;
+            // SAFETY: builds the entry for page `i` of the locked, exclusive folio from the
+            // cleared value's dirty bit, and writes it into a destination slot that is none,
+            // locked, in a table still linked from its PMD (checked above, same locks).
+            unsafe {
+                let dirty = c::pgmove_pte_dirty(e.old.0);
+                let new =
+                    c::pgmove_mk_moved_pte_idx(folio.as_ptr(), i as _, vmas.dst().as_ptr(), dirty);
+                c::pgmove_set_pte_at(mm, addr as _, self.dst.entry_ptr(i), new);
+            }
+        }
+        scratch.reset();
+        Some(Ok(nr))
+    }
+
     /// Moves a mapping of the shared zero page, as `move_zeropage_pte()`: `EAGAIN` if the
     /// entries changed or `src` is not the zero page.
     pub(crate) fn move_zero(
@@ -662,6 +779,12 @@ struct RunEntry {
 pub(crate) struct RunScratch(KVec<RunEntry>);
 
 impl RunScratch {
+    /// Empties the list (its entries own nothing).
+    fn reset(&mut self) {
+        // SAFETY: `RunEntry` is `Copy`, so forgetting the elements drops nothing.
+        unsafe { self.0.set_len(0) };
+    }
+
     /// Room for runs of up to `pages` entries, at most a whole PTE table's worth (a run
     /// never crosses a table; a whole-table move needs all of it).
     pub(crate) fn new(pages: u64) -> Result<Self> {
