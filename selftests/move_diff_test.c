@@ -208,6 +208,43 @@ static void sc_whole_tables_empty_dst(struct scen *s)
 	madvise(s->dst, PMD, MADV_DONTNEED);
 }
 
+/*
+ * Four 64 kB mTHPs (when the kernel has them): UFFDIO_MOVE splits them, pgmove moves them
+ * whole when aligned; the results compared here must not differ.
+ */
+static void sc_mthp(struct scen *s)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
+	char old[128];
+	bool have = !read_file(knob, old, sizeof(old));
+
+	s->src = map_anon(64 * PAGE, true, true);
+	s->dst = map_anon(64 * PAGE, true, true);
+	s->src_len = s->dst_len = 64 * PAGE;
+	if (have)
+		write_file(knob, "always");
+	fill_pages(s->src, 64 * PAGE, 9);
+	if (have)
+		write_file(knob, strstr(old, "[never]") ? "never" : strstr(old, "[always]") ? "always" :
+			   strstr(old, "[madvise]") ? "madvise" : "inherit");
+	s->from = (unsigned long)s->src;
+	s->to = (unsigned long)s->dst;
+	s->len = 64 * PAGE;
+}
+/* The same, moved one page off: every folio is split. */
+static void sc_mthp_misaligned(struct scen *s)
+{
+	sc_mthp(s);
+	s->to += PAGE;
+	s->len -= PAGE;
+}
+/* The same, with the destination populated inside the third folio. */
+static void sc_mthp_dst_busy(struct scen *s)
+{
+	sc_mthp(s);
+	s->dst[40 * PAGE] = 1;
+}
+
 static const struct {
 	const char *name;
 	setup_fn setup;
@@ -229,7 +266,8 @@ static const struct {
 	{ "same_vma", sc_same_vma }, { "mixed_run", sc_mixed_run, true },
 	{ "pinned_mid", sc_pinned_mid }, { "across_tables", sc_across_tables },
 	{ "whole_tables", sc_whole_tables }, { "whole_tables_holes", sc_whole_tables_holes },
-	{ "whole_tables_empty_dst", sc_whole_tables_empty_dst },
+	{ "whole_tables_empty_dst", sc_whole_tables_empty_dst }, { "mthp_whole", sc_mthp },
+	{ "mthp_misaligned", sc_mthp_misaligned }, { "mthp_dst_populated", sc_mthp_dst_busy },
 };
 
 enum via { VIA_UFFD, VIA_MOVE, VIA_MOVEV };

@@ -830,4 +830,60 @@ TEST_F_TIMEOUT(move, swap_cache_race_moves_the_right_folio, 300)
 	ASSERT_GT(swapped, rounds * 32) TH_LOG("too few pages were swapped out to test anything");
 }
 
+/*
+ * Whole-mTHP moves under concurrency: 4 64 kB folios shuttle between two aligned ranges
+ * while compaction migrates them (migration entries at the source) and another thread
+ * walks their page tables through pagemap and MADV_COLD (rmap walks of the folios).
+ * Contents and the census must survive; the kernel log must stay clean.
+ */
+static volatile bool mthp_racing;
+
+static void *mthp_disturber(void *p)
+{
+	char **ab = p;
+
+	while (mthp_racing) {
+		write_file("/proc/sys/vm/compact_memory", "1");
+		for (int i = 0; i < 2; i++) {
+			madvise(ab[i], 64 * PAGE, MADV_COLD);
+			(void)pagemap_entry(ab[i] + 17 * PAGE);
+		}
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(move, mthp_moves_race_compaction, 300)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
+	unsigned long len = 64 * PAGE;
+	char old[128], *ab[2];
+	long whole = 0, rounds = 150;
+	pthread_t t;
+
+	if (read_file(knob, old, sizeof(old)))
+		SKIP(return, "no 64 kB mTHP in this kernel");
+	ASSERT_EQ(0, write_file(knob, "always"));
+	ab[0] = map_anon(len, true, false);
+	ab[1] = map_anon(len, true, false);
+	madvise(ab[0], len, MADV_HUGEPAGE);
+	fill_pages(ab[0], len, 29);
+	write_file(knob, strstr(old, "[never]") ? "never" : strstr(old, "[always]") ? "always" :
+		   strstr(old, "[madvise]") ? "madvise" : "inherit");
+	if (!(kpageflags(pfn_of(ab[0])) & (1ULL << KPF_THP_BIT)))
+		SKIP(return, "no 64 kB folios were allocated");
+	mthp_racing = true;
+	pthread_create(&t, NULL, mthp_disturber, ab);
+	for (long i = 0; i < rounds; i++) {
+		char *from = ab[i % 2], *to = ab[(i + 1) % 2];
+
+		ASSERT_EQ(0, move_all(self->fd, to, from, len)) TH_LOG("round %ld", i);
+		whole += !!(kpageflags(pfn_of(to + 16 * PAGE)) & (1ULL << KPF_THP_BIT));
+	}
+	mthp_racing = false;
+	pthread_join(t, NULL);
+	ASSERT_EQ(-1, check_pages(ab[rounds % 2], len, 29));
+	ASSERT_TRUE(all_zero(ab[(rounds + 1) % 2], len));
+	TH_LOG("%ld rounds; the second folio was still large after %ld of them", rounds, whole);
+}
+
 TEST_HARNESS_MAIN
