@@ -407,14 +407,7 @@ bool pgmove_pte_swp_exclusive(pte_t pte)
 /* The PTE move_present_pte() builds: soft-dirty, writable, dirty only if the source was. */
 pte_t pgmove_mk_moved_pte(struct folio *folio, struct vm_area_struct *vma, bool dirty)
 {
-	pte_t pte = mk_pte(&folio->page, vma->vm_page_prot);
-
-#ifdef CONFIG_MEM_SOFT_DIRTY
-	pte = pte_mksoft_dirty(pte);
-#endif
-	if (dirty)
-		pte = pte_mkdirty(pte);
-	return pte_mkwrite(pte, vma);
+	return pgmove_mk_moved_pte_idx(folio, 0, vma, dirty);
 }
 
 /* pgmove_mk_moved_pte() for page idx of a (large) folio. */

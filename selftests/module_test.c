@@ -16,35 +16,22 @@
 #include "move_util.h"
 #include "kselftest_harness.h"
 
-/* finit_module() alone, without waiting for udev. */
-static int load_nosettle(const char *ko, const char *args)
-{
-	int fd = open(ko, O_RDONLY | O_CLOEXEC);
-	int ret;
-
-	if (fd < 0)
-		return -1;
-	ret = syscall(SYS_finit_module, fd, args, 0);
-	close(fd);
-	return ret;
-}
-
 static int load(const char *ko, const char *args)
 {
-	int ret = load_nosettle(ko, args);
+	int ret = pgmove_module_load(ko, args);
 
 	pgmove_udev_settle();
 	return ret;
 }
 
-static int unload_nosettle(void)
+static int unpgmove_module_load(void)
 {
 	return syscall(SYS_delete_module, "pgmove", O_NONBLOCK);
 }
 
 static int unload(void)
 {
-	int ret = unload_nosettle();
+	int ret = unpgmove_module_load();
 
 	pgmove_udev_settle();
 	return ret;
@@ -238,7 +225,7 @@ TEST_F_TIMEOUT(module, load_use_unload_cycles_leave_nothing, 900)
 			t0 = now();
 		}
 		t = now();
-		ASSERT_EQ(0, load_nosettle(self->ko, self->args))
+		ASSERT_EQ(0, pgmove_module_load(self->ko, self->args))
 			TH_LOG("cycle %d: insmod %s: %s", i, self->args, strerror(errno));
 		t = now() - t;
 		if (i) {
@@ -269,7 +256,7 @@ TEST_F_TIMEOUT(module, load_use_unload_cycles_leave_nothing, 900)
 				       "4 MOVE, 5 contents, 6 RECLAIM)", i, p, status);
 		}
 		t = now();
-		ASSERT_EQ(0, unload_nosettle()) TH_LOG("cycle %d: rmmod: %s (a reference leaked?)", i,
+		ASSERT_EQ(0, unpgmove_module_load()) TH_LOG("cycle %d: rmmod: %s (a reference leaked?)", i,
 						       strerror(errno));
 		tunload += i ? now() - t : 0;
 		ASSERT_FALSE(loaded()) TH_LOG("cycle %d", i);

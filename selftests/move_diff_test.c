@@ -214,19 +214,10 @@ static void sc_whole_tables_empty_dst(struct scen *s)
  */
 static void sc_mthp(struct scen *s)
 {
-	const char *knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
-	char old[128];
-	bool have = !read_file(knob, old, sizeof(old));
-
 	s->src = map_anon(64 * PAGE, true, true);
 	s->dst = map_anon(64 * PAGE, true, true);
 	s->src_len = s->dst_len = 64 * PAGE;
-	if (have)
-		write_file(knob, "always");
-	fill_pages(s->src, 64 * PAGE, 9);
-	if (have)
-		write_file(knob, strstr(old, "[never]") ? "never" : strstr(old, "[always]") ? "always" :
-			   strstr(old, "[madvise]") ? "madvise" : "inherit");
+	fill_pages_mthp(s->src, 64 * PAGE, 9);
 	s->from = (unsigned long)s->src;
 	s->to = (unsigned long)s->dst;
 	s->len = 64 * PAGE;

@@ -478,20 +478,12 @@ TEST_F(move, swap_cache_folio)
  */
 TEST_F(move, mthp_moved_whole)
 {
-	const char *knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
 	unsigned long len = 64 * PAGE;
-	char old[128], *a, *b;
+	char *a = map_anon(len, true, false), *b = map_anon(len, true, false);
 	uint64_t pfns[64];
 
-	if (read_file(knob, old, sizeof(old)))
+	if (!fill_pages_mthp(a, len, 23))
 		SKIP(return, "no 64 kB mTHP in this kernel");
-	ASSERT_EQ(0, write_file(knob, "always"));
-	a = map_anon(len, true, false);
-	b = map_anon(len, true, false);
-	madvise(a, len, MADV_HUGEPAGE);
-	fill_pages(a, len, 23);
-	write_file(knob, strstr(old, "[never]") ? "never" : strstr(old, "[always]") ? "always" :
-		   strstr(old, "[madvise]") ? "madvise" : "inherit");
 	for (int i = 0; i < 64; i++)
 		pfns[i] = pfn_of(a + i * PAGE);
 	for (int i = 0; i < 64; i++)
@@ -609,20 +601,12 @@ TEST_F(move, huge_zero_page_split)
 /* mTHP (64 kB folios): split and moved page by page, same PFNs. */
 TEST_F(move, mthp_split)
 {
-	const char *knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
 	unsigned long len = 64 * PAGE;
-	char old[128], *a, *b;
+	char *a = map_anon(len, true, false), *b = map_anon(len, true, false);
 	uint64_t pfns[64];
 
-	if (read_file(knob, old, sizeof(old)))
+	if (!fill_pages_mthp(a, len, 18))
 		SKIP(return, "no 64 kB mTHP in this kernel");
-	ASSERT_EQ(0, write_file(knob, "always"));
-	a = map_anon(len, true, false);
-	b = map_anon(len, true, false);
-	madvise(a, len, MADV_HUGEPAGE);
-	fill_pages(a, len, 18);
-	write_file(knob, strstr(old, "[never]") ? "never" : strstr(old, "[always]") ? "always" :
-		   strstr(old, "[madvise]") ? "madvise" : "inherit");
 	for (int i = 0; i < 64; i++)
 		pfns[i] = pfn_of(a + i * PAGE);
 	if (pfns[1] != pfns[0] + 1 || pfns[15] != pfns[0] + 15)
@@ -854,21 +838,13 @@ static void *mthp_disturber(void *p)
 
 TEST_F_TIMEOUT(move, mthp_moves_race_compaction, 300)
 {
-	const char *knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
 	unsigned long len = 64 * PAGE;
-	char old[128], *ab[2];
+	char *ab[2] = { map_anon(len, true, false), map_anon(len, true, false) };
 	long whole = 0, rounds = 150;
 	pthread_t t;
 
-	if (read_file(knob, old, sizeof(old)))
+	if (!fill_pages_mthp(ab[0], len, 29))
 		SKIP(return, "no 64 kB mTHP in this kernel");
-	ASSERT_EQ(0, write_file(knob, "always"));
-	ab[0] = map_anon(len, true, false);
-	ab[1] = map_anon(len, true, false);
-	madvise(ab[0], len, MADV_HUGEPAGE);
-	fill_pages(ab[0], len, 29);
-	write_file(knob, strstr(old, "[never]") ? "never" : strstr(old, "[always]") ? "always" :
-		   strstr(old, "[madvise]") ? "madvise" : "inherit");
 	if (!(kpageflags(pfn_of(ab[0])) & (1ULL << KPF_THP_BIT)))
 		SKIP(return, "no 64 kB folios were allocated");
 	mthp_racing = true;

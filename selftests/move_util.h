@@ -300,4 +300,25 @@ static inline unsigned long page_out(char *p, unsigned long len)
 	return n;
 }
 
+/*
+ * Fills [p, p + len) as fill_pages() does, faulting it in as 64 kB mTHPs when the kernel
+ * has them (the knob is set to "always" for the faults, then put back): p must be 64 kB
+ * aligned. Returns whether the kernel has 64 kB mTHPs at all.
+ */
+static inline bool fill_pages_mthp(char *p, unsigned long len, unsigned long seed)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
+	char old[128];
+	bool have = !read_file(knob, old, sizeof(old));
+
+	if (have)
+		write_file(knob, "always");
+	madvise(p, len, MADV_HUGEPAGE);
+	fill_pages(p, len, seed);
+	if (have)
+		write_file(knob, strstr(old, "[never]") ? "never" : strstr(old, "[always]") ? "always" :
+			   strstr(old, "[madvise]") ? "madvise" : "inherit");
+	return have;
+}
+
 #endif /* PGMOVE_MOVE_UTIL_H */

@@ -47,13 +47,8 @@
 
 static int mod_load(const char *ko, const char *args)
 {
-	int fd = open(ko, O_RDONLY | O_CLOEXEC);
-	int ret;
+	int ret = pgmove_module_load(ko, args);
 
-	if (fd < 0)
-		return -1;
-	ret = syscall(SYS_finit_module, fd, args, 0);
-	close(fd);
 	pgmove_udev_settle();
 	return ret;
 }

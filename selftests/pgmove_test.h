@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/pgmove.h>
@@ -96,6 +97,19 @@ static inline void pgmove_udev_settle(void)
 	    system("udevadm settle --timeout=30 >/dev/null 2>&1") != 0)
 		fprintf(stderr, "# udevadm settle failed\n");
 	errno = saved;
+}
+
+/* finit_module() of the module file ko with args, without waiting for udev. */
+static inline int pgmove_module_load(const char *ko, const char *args)
+{
+	int fd = open(ko, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = syscall(SYS_finit_module, fd, args, 0);
+	close(fd);
+	return ret;
 }
 
 #endif /* PGMOVE_TEST_H */
