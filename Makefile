@@ -83,6 +83,7 @@ bench: bench-build
 
 # A perf profile of one benchmark case on the perf kernel (see tools/bench/profile).
 PROFILE_CASE ?= move-4k/pgmove-MOVE
+# e.g. PROFILE_CASE="pingpong --thp" for the move alone (tools/bench/profile)
 profile: bench-build
 	@tools/vm-run --kdir $(PERF_KDIR) --module $(PERF_BUILD)/pgmove.ko --memory 3G -- \
 		tools/bench/profile $(PROFILE_CASE)

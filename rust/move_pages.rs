@@ -546,7 +546,7 @@ fn move_pte(
                 src_pmd,
                 dst_addr,
                 src_addr,
-                ((src_end - src_addr) / PAGE_SIZE) as usize,
+                (src_end.wrapping_sub(src_addr) / PAGE_SIZE) as usize,
                 allow_src_holes,
                 &mut folio,
                 &mut anon_vma,
@@ -657,8 +657,9 @@ fn try_move_pte(
         // under the PTE locks, after the anon_vma lock.
         let whole = folio.is_large() && {
             let nr = folio.nr_pages();
-            let size = nr as u64 * PAGE_SIZE;
-            nr <= max_pages && src_addr % size == 0 && dst_addr % size == 0
+            // A folio's size is a power of two: both addresses aligned to it.
+            let mask = (nr as u64).wrapping_mul(PAGE_SIZE).wrapping_sub(1);
+            nr <= max_pages && (src_addr | dst_addr) & mask == 0
         };
         if folio.is_large() && !whole {
             return SplitFolio;

@@ -610,14 +610,14 @@ impl<'m> PtePairLock<'m> {
             return Some(Err(EAGAIN));
         }
         let nr = folio.nr_pages();
-        let size = nr as u64 * c::PGMOVE_PAGE_SIZE as u64;
+        let size = (nr as u64).wrapping_mul(c::PGMOVE_PAGE_SIZE as u64);
+        // A folio's size is a power of two: both addresses aligned to it.
         if nr < 2
             || nr > max
             || nr > self.src.left
             || nr > self.dst.left
             || nr > scratch.0.capacity()
-            || src_addr % size != 0
-            || dst_addr % size != 0
+            || (src_addr | dst_addr) & size.wrapping_sub(1) != 0
             || !folio.is_anon()
             || folio.maybe_dma_pinned()
             || folio.mapcount() != nr as i32
