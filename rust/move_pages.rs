@@ -317,8 +317,10 @@ fn move_step(
         src_pmd.alloc_pte_table()?;
     }
     dst_pmd.alloc_pte_table()?;
+    // The pages left in the request (a step never goes past its end).
+    let left = (src_end.wrapping_sub(src_addr) / PAGE_SIZE) as usize;
     let pages = move_run(
-        vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, src_end, scratch, mb,
+        vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, left, scratch, mb,
     );
     if pages > 0 {
         return Ok(pages as u64 * PAGE_SIZE);
@@ -329,7 +331,7 @@ fn move_step(
         &src_pmd,
         dst_addr,
         src_addr,
-        src_end,
+        left,
         allow_src_holes,
         scratch,
         mb,
@@ -489,7 +491,7 @@ fn move_run(
     src_pmd: &PmdPtr<'_>,
     dst_addr: u64,
     src_addr: u64,
-    src_end: u64,
+    left: usize,
     scratch: &mut RunScratch,
     mb: &mut MayBlock,
 ) -> usize {
@@ -504,9 +506,8 @@ fn move_run(
     let Some(src_map) = src_pmd.map_pte(src_addr, mb) else {
         return 0;
     };
-    let max = ((src_end - src_addr) / PAGE_SIZE) as usize;
     let mut pair = PtePairLock::lock(&dst_map, &src_map);
-    pair.move_run(vmas, dst_addr, src_addr, max, &anon_vma, scratch)
+    pair.move_run(vmas, dst_addr, src_addr, left, &anon_vma, scratch)
 }
 
 /// What one attempt at moving a PTE ended with: a result, or a lock to wait for (which
@@ -522,7 +523,8 @@ enum Attempt {
 }
 
 /// Moves the PTE at `src_addr` to `dst_addr`, as `move_pages_pte()`; returns the pages
-/// moved: 1, or all of a large folio's that moves whole.
+/// moved: 1, or all of a large folio's that moves whole (within the `left` pages of the
+/// request).
 #[allow(clippy::too_many_arguments)]
 fn move_pte(
     vmas: &MoveVmas<'_>,
@@ -530,7 +532,7 @@ fn move_pte(
     src_pmd: &PmdPtr<'_>,
     dst_addr: u64,
     src_addr: u64,
-    src_end: u64,
+    left: usize,
     allow_src_holes: bool,
     scratch: &mut RunScratch,
     mb: &mut MayBlock,
@@ -546,7 +548,7 @@ fn move_pte(
                 src_pmd,
                 dst_addr,
                 src_addr,
-                (src_end.wrapping_sub(src_addr) / PAGE_SIZE) as usize,
+                left,
                 allow_src_holes,
                 &mut folio,
                 &mut anon_vma,

@@ -490,6 +490,8 @@ static int sweep(struct __test_metadata *_metadata, FIXTURE_DATA(inject) *self,
 	TH_LOG("%s: %d allocations failed one at a time: %d absorbed, %d ENOMEM, %d partial (EAGAIN)",
 	       sc->name, st->sites, st->absorbed, st->enomem, st->eagain);
 	EXPECT_LT(st->sites, FI_MAX_N) TH_LOG("%s: the sweep did not end", sc->name);
+	/* Every scenario allocates something: none reached means fail-nth did not work. */
+	EXPECT_GE(st->sites, 1) TH_LOG("%s: no allocation was made to fail", sc->name);
 	return st->sites;
 }
 

@@ -51,7 +51,6 @@
 #define PAGES_A (CHUNKS_A * CHUNK_PAGES)
 #define MAX_THREADS 8
 #define LOG_OPS 16
-#define MOVED_NOT_WRITTEN MOVED_UNSET
 
 enum pstate { P_NONE, P_ZERO, P_DATA };
 #define F_SHARED 1	/* may not be exclusive: a fork happened since it was last proven */
@@ -201,8 +200,6 @@ static void mark_all_shared(struct worker *w)
 }
 
 /* ---- MOVE: prediction ---------------------------------------------------------------- */
-
-enum { STOP_NONE = 0 };
 
 /*
  * Whether a move of n pages from s to d (page indices of this thread) passes the VMA
@@ -358,11 +355,10 @@ static bool op_read(struct worker *w)
 	return true;
 }
 
-static bool op_write(struct worker *w, bool overlap_before)
+static bool op_write(struct worker *w)
 {
 	int n, i = pick_range(w, &n, pick_part(w));
 
-	(void)overlap_before;
 	if (n > 32)
 		n = 32;
 	note(w, "write %d+%d", i, n);
@@ -505,7 +501,7 @@ static bool op_movev(struct worker *w, bool *overlap)
 		m[e] = (struct pgmove_move){ .dst = (uintptr_t)addr_of(w, dd[e]),
 					     .src = (uintptr_t)addr_of(w, ss[e]),
 					     .len = (unsigned long)nn[e] * PAGE, .flags = f,
-					     .moved = MOVED_NOT_WRITTEN };
+					     .moved = MOVED_UNSET };
 	}
 	v.count = cnt;
 	note(w, "movev %d entries, first %d <- %d +%d", cnt, dd[0], ss[0], nn[0]);
@@ -519,7 +515,7 @@ static bool op_movev(struct worker *w, bool *overlap)
 		struct outcome o = { 0, 0, m[e].moved };
 
 		if ((unsigned long long)e > v.completed) {
-			if (m[e].moved != MOVED_NOT_WRITTEN)
+			if (m[e].moved != MOVED_UNSET)
 				return fail(w, "MOVEV entry %d after the stop was written", e);
 			continue;
 		}
@@ -738,7 +734,7 @@ static void *worker_main(void *arg)
 			mark_all_shared(w);	/* a fork happened since the last operation */
 		switch (op) {
 		case OP_READ: ok = op_read(w); break;
-		case OP_WRITE: ok = op_write(w, false); break;
+		case OP_WRITE: ok = op_write(w); break;
 		case OP_MOVE: ok = op_move(w, false, &overlap); break;
 		case OP_MOVE_BAD: ok = op_move_bad(w); break;
 		case OP_MOVEV: ok = op_movev(w, &overlap); break;
