@@ -9,6 +9,13 @@
 
 #include "helpers.h"
 
+/*
+ * The helpers the batched move paths call for every entry go in .text.hot.pgmove, which
+ * starts on a page of its own (see the comment on the section in rust/mm/pgtable.rs).
+ */
+#define PGMOVE_HOT __section(".text.hot.pgmove")
+asm(".pushsection .text.hot.pgmove,\"ax\",@progbits\n\t.balign 4096\n\t.popsection");
+
 #ifndef CONFIG_PER_VMA_LOCK
 #error "pgmove needs CONFIG_PER_VMA_LOCK (its VMA locking follows UFFDIO_MOVE's per-VMA path)"
 #endif
@@ -364,7 +371,7 @@ void pgmove_set_pmd_at(struct mm_struct *mm, unsigned long addr, pmd_t *pmd, pmd
 	set_pmd_at(mm, addr, pmd, val);
 }
 
-pte_t pgmove_ptep_get(pte_t *pte)
+PGMOVE_HOT pte_t pgmove_ptep_get(pte_t *pte)
 {
 	return ptep_get(pte);
 }
@@ -411,7 +418,7 @@ pte_t pgmove_mk_moved_pte(struct folio *folio, struct vm_area_struct *vma, bool 
 }
 
 /* pgmove_mk_moved_pte() for page idx of a (large) folio. */
-pte_t pgmove_mk_moved_pte_idx(struct folio *folio, unsigned long idx, struct vm_area_struct *vma,
+PGMOVE_HOT pte_t pgmove_mk_moved_pte_idx(struct folio *folio, unsigned long idx, struct vm_area_struct *vma,
 			      bool dirty)
 {
 	pte_t pte = mk_pte(folio_page(folio, idx), vma->vm_page_prot);
@@ -424,7 +431,7 @@ pte_t pgmove_mk_moved_pte_idx(struct folio *folio, unsigned long idx, struct vm_
 	return pte_mkwrite(pte, vma);
 }
 
-pte_t pgmove_mk_zero_pte(unsigned long addr, struct vm_area_struct *vma)
+PGMOVE_HOT pte_t pgmove_mk_zero_pte(unsigned long addr, struct vm_area_struct *vma)
 {
 	return pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot));
 }
@@ -437,14 +444,53 @@ pte_t pgmove_pte_swp_mksoft_dirty(pte_t pte)
 	return pte;
 }
 
-pte_t pgmove_ptep_get_and_clear(struct mm_struct *mm, unsigned long addr, pte_t *pte)
+PGMOVE_HOT pte_t pgmove_ptep_get_and_clear(struct mm_struct *mm, unsigned long addr, pte_t *pte)
 {
 	return ptep_get_and_clear(mm, addr, pte);
 }
 
-void pgmove_set_pte_at(struct mm_struct *mm, unsigned long addr, pte_t *pte, pte_t val)
+PGMOVE_HOT void pgmove_set_pte_at(struct mm_struct *mm, unsigned long addr, pte_t *pte, pte_t val)
 {
 	set_pte_at(mm, addr, pte, val);
+}
+
+/*
+ * What move_present_pte() does once the source entry (last value old) is cleared: the folio's
+ * rmap now names vma at addr, and *pte maps it there (soft-dirty, writable, dirty if old was);
+ * with folio NULL, *pte maps the zero page.
+ */
+PGMOVE_HOT void pgmove_move_entry(struct mm_struct *mm, unsigned long addr, pte_t *pte,
+				  struct folio *folio, struct vm_area_struct *vma, pte_t old)
+{
+	if (!folio) {
+		set_pte_at(mm, addr, pte, pgmove_mk_zero_pte(addr, vma));
+		return;
+	}
+	pgmove_folio_move_anon_rmap_at(folio, vma, addr);
+	set_pte_at(mm, addr, pte, pgmove_mk_moved_pte_idx(folio, 0, vma, pte_dirty(old)));
+}
+
+/* pgmove_move_entry() rewriting *pte itself (in a detached table: its value is final). */
+PGMOVE_HOT void pgmove_move_entry_in_place(struct mm_struct *mm, unsigned long addr, pte_t *pte,
+					   struct folio *folio, struct vm_area_struct *vma)
+{
+	pgmove_move_entry(mm, addr, pte, folio, vma, ptep_get(pte));
+}
+
+static PGMOVE_HOT enum pgmove_pte_kind pgmove_pte_kind(pte_t pte)
+{
+	if (pte_none(pte))
+		return PGMOVE_PTE_NONE;
+	if (!pte_present(pte))
+		return PGMOVE_PTE_OTHER;
+	return is_zero_pfn(pte_pfn(pte)) ? PGMOVE_PTE_ZERO : PGMOVE_PTE_PAGE;
+}
+
+/* ptep_get() into *val, and pgmove_pte_kind() of it. */
+PGMOVE_HOT enum pgmove_pte_kind pgmove_ptep_get_kind(pte_t *pte, pte_t *val)
+{
+	*val = ptep_get(pte);
+	return pgmove_pte_kind(*val);
 }
 
 void pgmove_spin_lock(spinlock_t *lock)
@@ -522,7 +568,7 @@ void pgmove_folio_put(struct folio *folio)
 	folio_put(folio);
 }
 
-bool pgmove_folio_trylock(struct folio *folio)
+PGMOVE_HOT bool pgmove_folio_trylock(struct folio *folio)
 {
 	return folio_trylock(folio);
 }
@@ -588,19 +634,75 @@ bool pgmove_pte_special(pte_t pte)
 	return pte_special(pte);
 }
 
-bool pgmove_folio_maybe_dma_pinned(struct folio *folio)
+PGMOVE_HOT bool pgmove_folio_maybe_dma_pinned(struct folio *folio)
 {
 	return folio_maybe_dma_pinned(folio);
+}
+
+static PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
+{
+	unsigned int state = 0;
+
+	if (folio_test_large(folio))
+		state |= PGMOVE_FOLIO_LARGE;
+	if (folio_test_anon(folio)) {
+		state |= PGMOVE_FOLIO_ANON;
+		if (PageAnonExclusive(&folio->page))
+			state |= PGMOVE_FOLIO_ANON_EXCLUSIVE;
+	}
+	if (folio_maybe_dma_pinned(folio))
+		state |= PGMOVE_FOLIO_MAYBE_PINNED;
+	return state;
+}
+
+/* vm_normal_folio(), and pgmove_folio_state() of it into *state. */
+PGMOVE_HOT struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma, unsigned long addr,
+						   pte_t pte, unsigned int *state)
+{
+	struct folio *folio = vm_normal_folio(vma, addr, pte);
+
+	*state = folio ? pgmove_folio_state(folio) : 0;
+	return folio;
+}
+
+/* The root of the anon_vma an anon folio is mapped through (NULL if it has none). */
+static PGMOVE_HOT struct anon_vma *pgmove_folio_anon_vma_root(struct folio *folio)
+{
+	/* folio_anon_vma(), which lives in mm/internal.h. */
+	unsigned long mapping = (unsigned long)READ_ONCE(folio->mapping);
+
+	if ((mapping & PAGE_MAPPING_FLAGS) != PAGE_MAPPING_ANON)
+		return NULL;
+	return ((struct anon_vma *)(mapping - PAGE_MAPPING_ANON))->root;
+}
+
+/*
+ * folio_trylock() and, if taken, the root of the folio's anon_vma tree (above); NULL,
+ * with the folio not locked, when either cannot be had.
+ */
+PGMOVE_HOT struct anon_vma *pgmove_folio_trylock_anon_root(struct folio *folio)
+{
+	struct anon_vma *root;
+
+	if (!folio_trylock(folio))
+		return NULL;
+	root = pgmove_folio_anon_vma_root(folio);
+	if (!root)
+		folio_unlock(folio);
+	return root;
+}
+
+/* folio_move_anon_rmap() and the index for addr: the folio's rmap now names vma, addr. */
+PGMOVE_HOT void pgmove_folio_move_anon_rmap_at(struct folio *folio, struct vm_area_struct *vma,
+				    unsigned long addr)
+{
+	folio_move_anon_rmap(folio, vma);
+	folio->index = linear_page_index(vma, addr);
 }
 
 bool pgmove_is_huge_zero_folio(struct folio *folio)
 {
 	return is_huge_zero_folio(folio);
-}
-
-void pgmove_folio_set_index(struct folio *folio, struct vm_area_struct *vma, unsigned long addr)
-{
-	folio->index = linear_page_index(vma, addr);
 }
 
 /* split_folio() of an anonymous folio: split_folio_to_list() is one call, not exported. */
@@ -622,17 +724,6 @@ void pgmove_anon_vma_lock_write(struct anon_vma *anon_vma)
 struct anon_vma *pgmove_vma_anon_vma(const struct vm_area_struct *vma)
 {
 	return READ_ONCE(vma->anon_vma);
-}
-
-/* The root of the anon_vma an anon folio is mapped through (NULL if it has none). */
-struct anon_vma *pgmove_folio_anon_vma_root(struct folio *folio)
-{
-	/* folio_anon_vma(), which lives in mm/internal.h. */
-	unsigned long mapping = (unsigned long)READ_ONCE(folio->mapping);
-
-	if ((mapping & PAGE_MAPPING_FLAGS) != PAGE_MAPPING_ANON)
-		return NULL;
-	return ((struct anon_vma *)(mapping - PAGE_MAPPING_ANON))->root;
 }
 
 struct anon_vma *pgmove_anon_vma_root(struct anon_vma *anon_vma)

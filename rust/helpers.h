@@ -142,6 +142,18 @@ pte_t pgmove_mk_zero_pte(unsigned long addr, struct vm_area_struct *vma);
 pte_t pgmove_pte_swp_mksoft_dirty(pte_t pte);
 pte_t pgmove_ptep_get_and_clear(struct mm_struct *mm, unsigned long addr, pte_t *pte);
 void pgmove_set_pte_at(struct mm_struct *mm, unsigned long addr, pte_t *pte, pte_t val);
+void pgmove_move_entry(struct mm_struct *mm, unsigned long addr, pte_t *pte,
+		       struct folio *folio, struct vm_area_struct *vma, pte_t old);
+void pgmove_move_entry_in_place(struct mm_struct *mm, unsigned long addr, pte_t *pte,
+				struct folio *folio, struct vm_area_struct *vma);
+/* What a PTE holds: pte_none(), pte_present() and is_zero_pfn() in one call (hot paths). */
+enum pgmove_pte_kind {
+	PGMOVE_PTE_NONE,
+	PGMOVE_PTE_ZERO,	/* present, maps the shared zero page */
+	PGMOVE_PTE_PAGE,	/* present, maps anything else */
+	PGMOVE_PTE_OTHER,	/* not present: swap, migration or device entry, marker */
+};
+enum pgmove_pte_kind pgmove_ptep_get_kind(pte_t *pte, pte_t *val);
 void pgmove_spin_lock(spinlock_t *lock);
 void pgmove_spin_lock_nested(spinlock_t *lock);
 void pgmove_spin_lock_third(spinlock_t *lock);
@@ -176,8 +188,19 @@ unsigned long pgmove_folio_pfn(struct folio *folio);
 unsigned long pgmove_pte_pfn(pte_t pte);
 bool pgmove_pte_special(pte_t pte);
 bool pgmove_folio_maybe_dma_pinned(struct folio *folio);
+/* The folio tests of the hot paths in one call: a mask of these bits. */
+enum pgmove_folio_state {
+	PGMOVE_FOLIO_LARGE = 1,			/* folio_test_large() */
+	PGMOVE_FOLIO_ANON = 2,			/* folio_test_anon() */
+	PGMOVE_FOLIO_ANON_EXCLUSIVE = 4,	/* anon and PageAnonExclusive() (first page) */
+	PGMOVE_FOLIO_MAYBE_PINNED = 8,		/* folio_maybe_dma_pinned() */
+};
+struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma, unsigned long addr,
+					pte_t pte, unsigned int *state);
+struct anon_vma *pgmove_folio_trylock_anon_root(struct folio *folio);
+void pgmove_folio_move_anon_rmap_at(struct folio *folio, struct vm_area_struct *vma,
+				    unsigned long addr);
 bool pgmove_is_huge_zero_folio(struct folio *folio);
-void pgmove_folio_set_index(struct folio *folio, struct vm_area_struct *vma, unsigned long addr);
 int pgmove_split_folio(struct folio *folio);
 
 /* anon_vma. */
@@ -185,7 +208,6 @@ bool pgmove_anon_vma_trylock_write(struct anon_vma *anon_vma);
 void pgmove_anon_vma_lock_write(struct anon_vma *anon_vma);
 void pgmove_anon_vma_unlock_write(struct anon_vma *anon_vma);
 struct anon_vma *pgmove_vma_anon_vma(const struct vm_area_struct *vma);
-struct anon_vma *pgmove_folio_anon_vma_root(struct folio *folio);
 struct anon_vma *pgmove_anon_vma_root(struct anon_vma *anon_vma);
 void pgmove_put_anon_vma(struct anon_vma *anon_vma);
 

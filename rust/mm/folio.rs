@@ -17,6 +17,25 @@ use crate::c;
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, prelude::*, types::Opaque};
 
+/// A snapshot of a folio's size, anon, exclusive and pin bits ([`Folio::state`]).
+#[derive(Clone, Copy)]
+pub(crate) struct FolioState(u32);
+
+impl FolioState {
+    fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// A small (order-0) anonymous folio, exclusive to its one mapping, and not pinned:
+    /// what the batched paths move (`move_present_pte()`'s conditions).
+    pub(crate) fn is_movable_small(self) -> bool {
+        !self.has(c::pgmove_folio_state_PGMOVE_FOLIO_LARGE)
+            && self.has(c::pgmove_folio_state_PGMOVE_FOLIO_ANON)
+            && self.has(c::pgmove_folio_state_PGMOVE_FOLIO_ANON_EXCLUSIVE)
+            && !self.has(c::pgmove_folio_state_PGMOVE_FOLIO_MAYBE_PINNED)
+    }
+}
+
 /// A folio, borrowed while something keeps it alive.
 ///
 /// # Invariants
@@ -106,18 +125,45 @@ impl Folio {
         unsafe { c::pgmove_folio_maybe_dma_pinned(self.as_ptr()) }
     }
 
-    /// Tries to lock the folio without sleeping or taking a reference.
+    /// `vm_normal_folio()`: the folio the present entry `pte` at `addr` of `vma` maps, with
+    /// the tests the batched move paths make of it ([`FolioState`]), read in the same call;
+    /// `None` for a special mapping.
+    ///
+    /// # Safety
+    ///
+    /// `pte` is the present entry at `addr` of `vma`, read under its table's lock, which the
+    /// caller holds for `'a` (so the folio stays mapped, and allocated, meanwhile).
+    pub(super) unsafe fn normal_with_state<'a>(
+        vma: &Vma,
+        addr: u64,
+        pte: bindings::pte_t,
+    ) -> Option<(&'a Folio, FolioState)> {
+        let mut state = 0;
+        // SAFETY: `pte` is present at `addr` of `vma`, read under its lock (caller).
+        let folio =
+            unsafe { c::pgmove_normal_folio_state(vma.as_ptr(), addr as _, pte, &mut state) };
+        if folio.is_null() {
+            return None;
+        }
+        // SAFETY: mapped by an entry whose table lock the caller holds for `'a`.
+        Some((unsafe { Folio::from_raw(folio) }, FolioState(state)))
+    }
+
+    /// Tries to lock the folio without sleeping or taking a reference, and returns the root
+    /// of the anon_vma tree it is mapped through, read under that lock; `None`, with the
+    /// folio not locked, if the lock is taken or the folio is not anonymous.
     ///
     /// # Safety
     ///
     /// The folio must stay allocated until the caller unlocks it with [`Folio::unlock`]
     /// (a page-table lock held over an entry that maps it, for the whole time, does that).
-    pub(super) unsafe fn try_lock_mapped(&self) -> bool {
-        // SAFETY: the folio is alive (type invariant); the bit lock never sleeps.
-        unsafe { c::pgmove_folio_trylock(self.as_ptr()) }
+    pub(super) unsafe fn try_lock_anon_root(&self) -> Option<NonNull<bindings::anon_vma>> {
+        // SAFETY: the folio is alive (type invariant); the bit lock never sleeps; `mapping` is
+        // read under it.
+        NonNull::new(unsafe { c::pgmove_folio_trylock_anon_root(self.as_ptr()) })
     }
 
-    /// Unlocks a folio locked with [`Folio::try_lock_mapped`].
+    /// Unlocks a folio locked with [`Folio::try_lock_anon_root`].
     ///
     /// # Safety
     ///
@@ -125,28 +171,6 @@ impl Folio {
     pub(super) unsafe fn unlock(&self) {
         // SAFETY: locked by the caller, alive (type invariant).
         unsafe { c::folio_unlock(self.as_ptr()) };
-    }
-
-    /// The root of the anon_vma tree the folio is mapped through (`None` if not anon).
-    pub(super) fn anon_vma_root(&self) -> Option<NonNull<bindings::anon_vma>> {
-        // SAFETY: reads `mapping` of a live folio; the caller holds the folio lock (the only
-        // lock under which an anon folio's `mapping` changes) when it acts on the answer.
-        NonNull::new(unsafe { c::pgmove_folio_anon_vma_root(self.as_ptr()) })
-    }
-
-    /// Rewrites the anon rmap of a locked folio for `vma` at `addr`, as
-    /// [`LockedFolio::move_anon_rmap`] does.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the folio lock; `vma` has an anon_vma.
-    pub(super) unsafe fn move_anon_rmap_locked(&self, vma: &Vma, addr: u64) {
-        // SAFETY: the folio is locked (caller) and alive; `vma` is read-locked with an
-        // anon_vma, as `folio_move_anon_rmap()` requires; `index` is under the folio lock.
-        unsafe {
-            c::folio_move_anon_rmap(self.as_ptr(), vma.as_ptr());
-            c::pgmove_folio_set_index(self.as_ptr(), vma.as_ptr(), addr as _);
-        }
     }
 
     /// `is_huge_zero_folio()`.
@@ -249,10 +273,7 @@ impl LockedFolio {
         // SAFETY: the folio is locked (type invariant) and `vma` is read-locked with an
         // anon_vma (`MoveVmas` prepared it), as `folio_move_anon_rmap()` requires; `index` is
         // protected by the folio lock.
-        unsafe {
-            c::folio_move_anon_rmap(self.0 .0.as_ptr(), vma.as_ptr());
-            c::pgmove_folio_set_index(self.0 .0.as_ptr(), vma.as_ptr(), addr as _);
-        }
+        unsafe { c::pgmove_folio_move_anon_rmap_at(self.0 .0.as_ptr(), vma.as_ptr(), addr as _) };
     }
 }
 

@@ -38,6 +38,18 @@ use crate::c;
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, prelude::*};
 
+// The per-entry loops of the batched paths live in `.text.hot.pgmove`, which starts on a page
+// of its own and is smaller than a page (so is the C side's, rust/helpers.c): no loop block
+// straddles a page boundary. Under QEMU's TCG, which the benchmarks run on, a translated block
+// that spans two guest pages cannot be chained to, so every iteration through such a block
+// leaves the translated code (it once cost the whole-table move 38% of its time);
+// on hardware this only keeps the hot code together.
+core::arch::global_asm!(
+    ".pushsection .text.hot.pgmove,\"ax\",@progbits",
+    ".balign 4096",
+    ".popsection"
+);
+
 /// A PMD entry's value.
 #[derive(Clone, Copy)]
 pub(crate) struct PmdVal(pub(super) bindings::pmd_t);
@@ -100,6 +112,42 @@ impl PmdVal {
 /// A PTE's value.
 #[derive(Clone, Copy)]
 pub(crate) struct PteVal(pub(super) bindings::pte_t);
+
+/// What a PTE holds, in one helper call (the batched paths' classification of every entry).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PteKind {
+    /// `pte_none()`.
+    None,
+    /// Present, maps the shared zero page.
+    Zero,
+    /// Present, maps anything else.
+    Page,
+    /// Not present and not none: a swap, migration or device entry, a marker.
+    Other,
+}
+
+impl PteKind {
+    fn from_c(kind: c::pgmove_pte_kind) -> Self {
+        match kind {
+            c::pgmove_pte_kind_PGMOVE_PTE_NONE => Self::None,
+            c::pgmove_pte_kind_PGMOVE_PTE_ZERO => Self::Zero,
+            c::pgmove_pte_kind_PGMOVE_PTE_PAGE => Self::Page,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Reads the entry at `ptr` (`ptep_get()`) and classifies it.
+///
+/// # Safety
+///
+/// `ptr` is an entry of a mapped PTE table.
+unsafe fn read_entry(ptr: *mut bindings::pte_t) -> (PteKind, PteVal) {
+    let mut val = bindings::pte_t { pte: 0 };
+    // SAFETY: `ptr` is a mapped entry (caller); `val` is ours.
+    let kind = unsafe { c::pgmove_ptep_get_kind(ptr, &mut val) };
+    (PteKind::from_c(kind), PteVal(val))
+}
 
 /// What a non-present PTE holds.
 pub(crate) enum SwapPte {
@@ -426,6 +474,12 @@ impl PteMap<'_> {
         PteVal(unsafe { c::pgmove_ptep_get(self.entry_ptr(i)) })
     }
 
+    /// The kind and value of the `i`-th entry from the mapped one on.
+    fn read_at(&self, i: usize) -> (PteKind, PteVal) {
+        // SAFETY: the entry lies in the mapped table (`entry_ptr` checks).
+        unsafe { read_entry(self.entry_ptr(i)) }
+    }
+
     /// Whether the PMD still points to the table this map was made from.
     fn pmd_unchanged(&self) -> bool {
         self.pmd.get_lockless().same(self.pmdval)
@@ -616,7 +670,7 @@ impl<'m> PtePairLock<'m> {
             || nr > max
             || nr > self.src.left
             || nr > self.dst.left
-            || nr > scratch.0.capacity()
+            || nr > scratch.capacity()
             || (src_addr | dst_addr) & size.wrapping_sub(1) != 0
             || !folio.is_anon()
             || folio.maybe_dma_pinned()
@@ -637,16 +691,14 @@ impl<'m> PtePairLock<'m> {
             }
         }
         let (mm, page) = (vmas.mm().as_ptr(), c::PGMOVE_PAGE_SIZE as u64);
-        scratch.reset();
-        let olds = &mut scratch.0;
-        for i in 0..nr {
+        // The first `nr` slots (the capacity was checked above) keep the cleared values.
+        let olds = &mut scratch.0.as_mut_slice()[..nr];
+        for (i, e) in olds.iter_mut().enumerate() {
             let addr = src_addr + i as u64 * page;
             // SAFETY: we hold the source table's lock; the entry maps page `i` of the folio.
-            let old = PteVal(unsafe {
+            e.old = PteVal(unsafe {
                 c::pgmove_ptep_get_and_clear(mm, addr as _, self.src.entry_ptr(i))
             });
-            // Cannot fail: the capacity was checked above, and nothing else is listed.
-            let _ = olds.push(RunEntry { folio: None, old }, GFP_NOWAIT);
         }
         // SAFETY: the source VMA is locked; the range is the entries just cleared.
         unsafe {
@@ -665,7 +717,6 @@ impl<'m> PtePairLock<'m> {
                     )
                 };
             }
-            scratch.reset();
             return None;
         }
         folio.move_anon_rmap(vmas.dst(), dst_addr);
@@ -681,7 +732,6 @@ impl<'m> PtePairLock<'m> {
                 c::pgmove_set_pte_at(mm, addr as _, self.dst.entry_ptr(i), new);
             }
         }
-        scratch.reset();
         Some(Ok(nr))
     }
 
@@ -767,53 +817,83 @@ impl<'m> PtePairLock<'m> {
     }
 }
 
-/// One entry of a run being moved: the source PTE's value and the folio it maps, locked by
-/// [`PtePairLock::move_run`] (`None` for the shared zero page).
+/// One entry of a run (or of a whole table) being moved: what the source entry held and the
+/// folio it maps, locked by the [`RunFolios`] list it is in (`None` for the shared zero page
+/// and for a hole).
 #[derive(Clone, Copy)]
 struct RunEntry {
     folio: Option<NonNull<bindings::folio>>,
+    kind: PteKind,
     old: PteVal,
+}
+
+impl RunEntry {
+    const EMPTY: Self = Self {
+        folio: None,
+        kind: PteKind::None,
+        old: PteVal(bindings::pte_t { pte: 0 }),
+    };
 }
 
 /// Room for one run's entries, allocated before any lock is taken and reused.
 pub(crate) struct RunScratch(KVec<RunEntry>);
 
 impl RunScratch {
-    /// Empties the list (its entries own nothing).
-    fn reset(&mut self) {
-        // SAFETY: `RunEntry` is `Copy`, so forgetting the elements drops nothing.
-        unsafe { self.0.set_len(0) };
-    }
-
     /// Room for runs of up to `pages` entries, at most a whole PTE table's worth (a run
     /// never crosses a table; a whole-table move needs all of it).
     pub(crate) fn new(pages: u64) -> Result<Self> {
         let cap = pages.clamp(1, u64::from(c::PGMOVE_PTRS_PER_PTE)) as usize;
-        Ok(Self(KVec::with_capacity(cap, GFP_KERNEL)?))
+        let mut entries = KVec::with_capacity(cap, GFP_KERNEL)?;
+        for _ in 0..cap {
+            // Within the capacity: does not allocate.
+            entries.push(RunEntry::EMPTY, GFP_KERNEL)?;
+        }
+        Ok(Self(entries))
+    }
+
+    /// How many entries a run may have.
+    fn capacity(&self) -> usize {
+        self.0.len()
     }
 }
 
-/// The entries of a run, whose folios are locked, while [`PtePairLock::move_run`] works on
-/// them; `Drop` unlocks every folio and empties the list.
+/// The entries of a run, whose folios are locked, while [`PtePairLock::move_run`] or
+/// [`PmdPairLock::move_table`] works on them; `Drop` unlocks every folio.
 ///
 /// # Invariants
 ///
-/// Every `folio` in the list is locked by us and mapped by an entry (at the source, or at
-/// the destination once moved, or cleared in between) of a table whose lock the
-/// [`PtePairLock`] that created this value holds; it outlives this value, so the folios stay
-/// allocated until `Drop` unlocks them.
-struct RunFolios<'s>(&'s mut KVec<RunEntry>);
+/// Every `folio` of the first `len` entries is locked by us and mapped by an entry (at the
+/// source, or at the destination once moved, or cleared in between) of a table whose lock
+/// the caller that created this value holds for as long as this value lives, so the folios
+/// stay allocated until `Drop` unlocks them.
+struct RunFolios<'s> {
+    slots: &'s mut [RunEntry],
+    len: usize,
+}
 
-impl RunFolios<'_> {
+impl<'s> RunFolios<'s> {
+    fn new(scratch: &'s mut RunScratch) -> Self {
+        // INVARIANT: no entry listed yet.
+        Self {
+            slots: scratch.0.as_mut_slice(),
+            len: 0,
+        }
+    }
+
     fn entries(&self) -> &[RunEntry] {
-        self.0.as_slice()
+        &self.slots[..self.len]
+    }
+
+    fn entries_mut(&mut self) -> &mut [RunEntry] {
+        &mut self.slots[..self.len]
     }
 
     /// Adds an entry whose folio (if any) the caller locked; false if there is no room (the
     /// scratch is sized for the request), and then the folio is unlocked here.
     fn push(&mut self, entry: RunEntry) -> bool {
-        // Within capacity `push` does not allocate.
-        if self.0.len() < self.0.capacity() && self.0.push(entry, GFP_NOWAIT).is_ok() {
+        if let Some(slot) = self.slots.get_mut(self.len) {
+            *slot = entry;
+            self.len += 1;
             return true;
         }
         if let Some(folio) = entry.folio {
@@ -831,6 +911,8 @@ impl RunFolios<'_> {
 ///
 /// The caller holds the lock of the table `val` was read from, and keeps it until it has
 /// listed the folio in a [`RunFolios`] (which unlocks it before that lock goes).
+#[inline(never)]
+#[link_section = ".text.hot.pgmove"]
 fn lock_movable_folio(
     src_vma: &Vma,
     addr: u64,
@@ -838,55 +920,64 @@ fn lock_movable_folio(
     root: NonNull<bindings::anon_vma>,
 ) -> Option<NonNull<bindings::folio>> {
     // SAFETY: `val` is the present entry at `addr` of the source VMA, read under its table's
-    // lock (caller).
-    let ptr = NonNull::new(unsafe { c::vm_normal_folio(src_vma.as_ptr(), addr as _, val.0) })?;
-    // SAFETY: mapped by an entry whose table lock the caller holds.
-    let folio = unsafe { Folio::from_raw(ptr.as_ptr()) };
-    if folio.is_large()
-        || !folio.is_anon()
-        || !folio.is_anon_exclusive()
-        || folio.maybe_dma_pinned()
-    {
+    // lock, which the caller holds while it uses the folio.
+    let (folio, state) = unsafe { Folio::normal_with_state(src_vma, addr, val.0) }?;
+    if !state.is_movable_small() {
         return None;
     }
     // SAFETY: the folio stays mapped by this entry, under the caller's lock, until it is
     // moved; the caller's `RunFolios` unlocks it before that lock goes.
-    if !unsafe { folio.try_lock_mapped() } {
-        return None;
-    }
+    let folio_root = unsafe { folio.try_lock_anon_root() }?;
     // Under the folio lock `mapping` is stable: only folios of the locked tree move (an
     // exclusive folio of another tree is left to the per-page path).
-    if folio.anon_vma_root() != Some(root) {
+    if folio_root != root {
         // SAFETY: locked just above, not handed out.
         unsafe { folio.unlock() };
         return None;
     }
-    Some(ptr)
+    NonNull::new(folio.as_ptr())
 }
 
-/// Moves the rmap of a run entry's folio to `dst_addr` of `dst_vma` and returns the entry to
-/// write there: the folio with the destination's protection, writable, soft-dirty, dirty if
-/// the cleared source entry was (`move_present_pte()`'s), or the zero page.
+/// Where [`write_moved_entry`] takes the source entry's last value from.
+#[derive(Clone, Copy)]
+enum LastValue {
+    /// The value it had when it was cleared.
+    Cleared(PteVal),
+    /// The entry being rewritten, in a detached table (where nothing changes it any more).
+    InPlace,
+}
+
+/// Moves the rmap of a listed entry's folio to `dst_addr` of `dst_vma` (nothing for the zero
+/// page) and writes at `ptep` the entry `move_present_pte()` writes: the folio with the
+/// destination's protection, writable, soft-dirty, dirty if the source entry's last value
+/// was; or the zero page.
 ///
-/// The entry comes from a [`RunFolios`] list (its folio is locked and allocated) and was
-/// cleared at the source; the caller holds the page-table locks, so no walker sees the folio
-/// half-moved.
-fn moved_entry(e: &RunEntry, dst_vma: &Vma, dst_addr: u64) -> bindings::pte_t {
-    match e.folio {
-        Some(f) => {
-            // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
-            let folio = unsafe { Folio::from_raw(f.as_ptr()) };
-            // SAFETY: the folio is locked; `MoveVmas` gave the destination an anon_vma.
-            unsafe { folio.move_anon_rmap_locked(dst_vma, dst_addr) };
-            // SAFETY: reads the dirty bit of the cleared value, then builds the entry for the
-            // (locked, exclusive) folio with the destination's protection.
-            unsafe {
-                let dirty = c::pgmove_pte_dirty(e.old.0);
-                c::pgmove_mk_moved_pte(f.as_ptr(), dst_vma.as_ptr(), dirty)
-            }
-        }
-        // SAFETY: builds a zero-page entry for the destination VMA.
-        None => unsafe { c::pgmove_mk_zero_pte(dst_addr as _, dst_vma.as_ptr()) },
+/// # Safety
+///
+/// `e` is listed in a [`RunFolios`] (its folio is locked and allocated) and its source entry
+/// was cleared, or can no longer be reached (a detached table); `ptep` is the destination
+/// entry, in a table whose lock the caller holds and which is linked (or about to be linked)
+/// at `dst_addr`, and no hardware walker can reach the source entry any more (flushed).
+#[inline]
+unsafe fn write_moved_entry(
+    mm: *mut bindings::mm_struct,
+    e: &RunEntry,
+    last: LastValue,
+    dst_vma: &Vma,
+    dst_addr: u64,
+    ptep: *mut bindings::pte_t,
+) {
+    let folio = e.folio.map_or(core::ptr::null_mut(), |f| f.as_ptr());
+    let (vma, addr) = (dst_vma.as_ptr(), dst_addr as _);
+    match last {
+        // SAFETY: the folio (if any) is locked and allocated, and `MoveVmas` gave the
+        // destination an anon_vma, as `folio_move_anon_rmap()` requires; `ptep` is the
+        // destination entry, locked (caller).
+        LastValue::Cleared(old) => unsafe {
+            c::pgmove_move_entry(mm, addr, ptep, folio, vma, old.0)
+        },
+        // SAFETY: as above; the entry at `ptep` is the source entry itself, final (caller).
+        LastValue::InPlace => unsafe { c::pgmove_move_entry_in_place(mm, addr, ptep, folio, vma) },
     }
 }
 
@@ -898,16 +989,17 @@ fn run_entry_pinned(e: &RunEntry) -> bool {
 }
 
 impl Drop for RunFolios<'_> {
+    #[inline(never)]
+    #[link_section = ".text.hot.pgmove"]
     fn drop(&mut self) {
-        for e in self.0.as_slice() {
+        for e in self.entries() {
             if let Some(folio) = e.folio {
                 // SAFETY: locked by us and still allocated (type invariant); unlocked once,
                 // since the list is emptied below.
                 unsafe { Folio::from_raw(folio.as_ptr()).unlock() };
             }
         }
-        // SAFETY: `RunEntry` is `Copy`, so forgetting the elements drops nothing.
-        unsafe { self.0.set_len(0) };
+        self.len = 0;
     }
 }
 
@@ -922,6 +1014,8 @@ impl PtePairLock<'_> {
     ///
     /// Entries are moved in ascending order: a folio found pinned after the flush stays
     /// where it was, and so does every entry after it.
+    #[inline(never)]
+    #[link_section = ".text.hot.pgmove"]
     pub(crate) fn move_run(
         &mut self,
         vmas: &MoveVmas<'_>,
@@ -940,33 +1034,38 @@ impl PtePairLock<'_> {
         let (src_vma, dst_vma) = (vmas.src(), vmas.dst());
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by source entries under our locks.
-        let mut run = RunFolios(&mut scratch.0);
+        let mut run = RunFolios::new(scratch);
         for i in 0..max {
-            let (dst, src) = (self.dst.get_at(i), self.src.get_at(i));
-            if !dst.is_none() || !src.is_present() {
+            if self.dst.read_at(i).0 != PteKind::None {
                 break;
             }
-            let addr = src_addr + i as u64 * page;
-            let folio = if src.is_zero_page() {
-                None
-            } else {
-                match lock_movable_folio(src_vma, addr, src, root) {
-                    Some(folio) => Some(folio),
-                    None => break,
+            let (kind, src) = self.src.read_at(i);
+            let folio = match kind {
+                PteKind::Zero => None,
+                PteKind::Page => {
+                    match lock_movable_folio(src_vma, src_addr + i as u64 * page, src, root) {
+                        Some(folio) => Some(folio),
+                        None => break,
+                    }
                 }
+                PteKind::None | PteKind::Other => break,
             };
-            if !run.push(RunEntry { folio, old: src }) {
+            if !run.push(RunEntry {
+                folio,
+                kind,
+                old: src,
+            }) {
                 break;
             }
         }
-        let n = run.entries().len();
+        let n = run.len;
         if n == 0 {
             return 0;
         }
         let mm = vmas.mm().as_ptr();
         // Clear the run at the source; keep what each entry held (the hardware may have set
         // its dirty bit since it was read).
-        for (i, e) in run.0.as_mut_slice().iter_mut().enumerate() {
+        for (i, e) in run.entries_mut().iter_mut().enumerate() {
             let addr = src_addr + i as u64 * page;
             // SAFETY: we hold the source table's lock; the entry is the one checked above.
             e.old = PteVal(unsafe {
@@ -991,10 +1090,19 @@ impl PtePairLock<'_> {
                 unsafe { c::pgmove_set_pte_at(mm, src_i as _, self.src.entry_ptr(i), e.old.0) };
                 continue;
             }
-            let new = moved_entry(e, dst_vma, dst_i);
-            // SAFETY: the destination slot is none (checked under the lock we still hold) in a
-            // table still linked from its PMD (checked above, under the same lock).
-            unsafe { c::pgmove_set_pte_at(mm, dst_i as _, self.dst.entry_ptr(i), new) };
+            // SAFETY: listed and cleared at the source, flushed; the destination slot is none
+            // (checked under the lock we still hold) in a table still linked from its PMD
+            // (checked above, under the same lock).
+            unsafe {
+                write_moved_entry(
+                    mm,
+                    e,
+                    LastValue::Cleared(e.old),
+                    dst_vma,
+                    dst_i,
+                    self.dst.entry_ptr(i),
+                )
+            };
         }
         moved
     }
@@ -1125,9 +1233,10 @@ impl WholeTableLock {
         unsafe { self.pte.as_ptr().add(i) }
     }
 
-    fn get_at(&self, i: usize) -> PteVal {
+    #[inline]
+    fn read_at(&self, i: usize) -> (PteKind, PteVal) {
         // SAFETY: the entry lies in the mapped table (`entry_ptr` checks).
-        PteVal(unsafe { c::pgmove_ptep_get(self.entry_ptr(i)) })
+        unsafe { read_entry(self.entry_ptr(i)) }
     }
 }
 
@@ -1155,8 +1264,12 @@ impl PmdPairLock<'_> {
     /// `vmas` must be exclusive ([`MoveVmas::lock_exclusive`], checked): a page fault could
     /// otherwise find an entry in the moved table through a PMD it read before, and act on
     /// it at the old address (6.12's `handle_pte_fault()` does not recheck the PMD). Rmap
-    /// walkers are kept out by the anon_vma tree lock and the folio locks, GUP-fast by the
-    /// cleared entries, the cleared PMD, and the flush.
+    /// walkers are kept out by the anon_vma tree lock and the folio locks; the hardware and
+    /// GUP-fast by the cleared PMD and the flush (GUP-fast rechecks the PMD after it pins).
+    /// The table is detached before its entries are rewritten in place, so they need no
+    /// atomic clearing: nothing but us can change them then.
+    #[inline(never)]
+    #[link_section = ".text.hot.pgmove"]
     pub(crate) fn move_table(
         &mut self,
         vmas: &MoveVmas<'_>,
@@ -1209,70 +1322,61 @@ impl PmdPairLock<'_> {
         let table = WholeTableLock { pte, ptl, locked };
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by entries of the table we hold locked.
-        let mut run = RunFolios(&mut scratch.0);
+        let mut run = RunFolios::new(scratch);
         for i in 0..ptrs {
-            let val = table.get_at(i);
-            let addr = src_addr + i as u64 * page;
-            let folio = if val.is_none() {
-                if !allow_src_holes {
-                    return false;
+            let (kind, val) = table.read_at(i);
+            let folio = match kind {
+                PteKind::None if allow_src_holes => None,
+                PteKind::Zero => None,
+                PteKind::Page => {
+                    match lock_movable_folio(src_vma, src_addr + i as u64 * page, val, root) {
+                        Some(folio) => Some(folio),
+                        None => return false,
+                    }
                 }
-                None
-            } else if !val.is_present() {
-                return false;
-            } else if val.is_zero_page() {
-                None
-            } else {
-                match lock_movable_folio(src_vma, addr, val, root) {
-                    Some(folio) => Some(folio),
-                    None => return false,
-                }
+                PteKind::None | PteKind::Other => return false,
             };
-            if !run.push(RunEntry { folio, old: val }) {
+            if !run.push(RunEntry {
+                folio,
+                kind,
+                old: val,
+            }) {
                 return false;
             }
         }
-        // Clear every entry (keeping what the hardware may have added to it), then the PMD,
-        // then flush once: no CPU and no GUP-fast can reach the table through the source
-        // range afterwards, and a pin taken before is visible.
-        for (i, e) in run.0.as_mut_slice().iter_mut().enumerate() {
-            if !e.old.is_none() {
-                let addr = src_addr + i as u64 * page;
-                // SAFETY: we hold the table's lock; the entry is the one checked above.
-                e.old = PteVal(unsafe {
-                    c::pgmove_ptep_get_and_clear(mm, addr as _, table.entry_ptr(i))
-                });
-            }
-        }
+        // Detach the table: clear the source PMD and flush once (paging-structure caches
+        // too). Afterwards no CPU and no GUP-fast can reach the table through the source
+        // range (a GUP-fast that read the PMD before rechecks it and backs off), the
+        // hardware sets no more accessed or dirty bits in it, and a pin taken before is
+        // visible. Its entries stay as they are until each is rewritten in place.
         // SAFETY: both PMD locks are held; the source PMD points to the table (checked).
         unsafe {
             c::pgmove_pmd_clear(self.src.as_ptr());
             c::pgmove_flush_tlb_freed_tables(mm, src_addr as _, (src_addr + pmd_size) as _);
         }
-        let pinned = run.entries().iter().any(run_entry_pinned);
-        if pinned {
-            // Put everything back; the per-page path will stop at the pinned page.
-            // SAFETY: restores the PMD and the entries cleared above, under the same locks.
-            unsafe {
-                c::pgmove_set_pmd_at(mm, src_addr as _, self.src.as_ptr(), src_pmdval.raw());
-                for (i, e) in run.entries().iter().enumerate() {
-                    if !e.old.is_none() {
-                        let addr = src_addr + i as u64 * page;
-                        c::pgmove_set_pte_at(mm, addr as _, table.entry_ptr(i), e.old.0);
-                    }
-                }
-            }
+        if run.entries().iter().any(run_entry_pinned) {
+            // Put the table back, unchanged; the per-page path will stop at the pinned page.
+            // SAFETY: restores the PMD cleared above, under the same locks.
+            unsafe { c::pgmove_set_pmd_at(mm, src_addr as _, self.src.as_ptr(), src_pmdval.raw()) };
             return false;
         }
         for (i, e) in run.entries().iter().enumerate() {
-            if e.old.is_none() {
+            if e.kind == PteKind::None {
                 continue;
             }
-            let dst_i = dst_addr + i as u64 * page;
-            let new = moved_entry(e, dst_vma, dst_i);
-            // SAFETY: the entry is none (cleared above) in the table we hold locked, which
-            // no PMD points to until it is linked at the destination below.
-            unsafe { c::pgmove_set_pte_at(mm, dst_i as _, table.entry_ptr(i), new) };
+            // SAFETY: listed, and unreachable at the source since the flush (so the entry's
+            // value is final); it is rewritten in place, in the table we hold locked, which no
+            // PMD points to until it is linked at the destination below.
+            unsafe {
+                write_moved_entry(
+                    mm,
+                    e,
+                    LastValue::InPlace,
+                    dst_vma,
+                    dst_addr + i as u64 * page,
+                    table.entry_ptr(i),
+                )
+            };
         }
         // SAFETY: both PMD locks are held and the destination PMD is none (checked under
         // them); the table, with its lock and its entries, now maps the destination range.

@@ -3,8 +3,9 @@
  * pgmove-bench: how fast /dev/pgmove moves anonymous pages and frees empty PTE tables,
  * next to what Linux 6.12 offers for the same job.
  *
- * Moves (each case --reps times; the median, min and max of the operation alone, timed with
- * CLOCK_MONOTONIC; mapping, populating, registering and checking are not timed):
+ * Moves (each case --reps times, in rounds of every case once; the median, min and max of
+ * the operation alone, timed with CLOCK_MONOTONIC; mapping, populating, registering and
+ * checking are not timed):
  *
  *   move-4k            --size MiB of 4 kB pages (MADV_NOHUGEPAGE), src and dst 2 MiB aligned
  *   move-4k-unaligned  the same with dst 4 kB past a 2 MiB boundary
@@ -1371,28 +1372,36 @@ int main(int argc, char **argv)
 		if (!c->selected)
 			continue;
 		done++;
-		cur = c->name;
-		if (c->na[0]) {
+		if (c->na[0])
 			fprintf(stderr, "[%d/%d] %s: n/a: %s\n", done, nsel, c->name, c->na);
-			continue;
-		}
-		for (int rep = 0; rep < opt.reps; rep++) {
+	}
+	/*
+	 * In rounds: every case once per round, in order. The host's speed drifts (TCG), and
+	 * a slow spell then falls on every case alike instead of on the few that ran in it.
+	 */
+	for (int rep = 0; rep < opt.reps; rep++) {
+		for (int i = 0; i < nmcases; i++) {
+			struct mcase *c = &mcases[i];
 			double t;
 
-			fprintf(stderr, "[%d/%d] %s: rep %d/%d...", done, nsel, c->name, rep + 1,
-				opt.reps);
+			if (!c->selected || c->na[0])
+				continue;
+			cur = c->name;
+			fprintf(stderr, "[round %d/%d] %s...", rep + 1, opt.reps, c->name);
 			t = move_run(c, rep, seed ^ ((uint64_t)i << 48) ^ ((uint64_t)rep << 40));
 			if (t < 0) {
+				/* move_run() said why in c->na: no later round runs the case. */
 				fprintf(stderr, " n/a: %s\n", c->na);
 				c->st.n = 0;
-				break;
+				continue;
 			}
 			c->st.t[c->st.n++] = t;
 			fprintf(stderr, " %.6f s\n", t);
 		}
-		if (c->st.n)
-			compute_stats(&c->st);
 	}
+	for (int i = 0; i < nmcases; i++)
+		if (mcases[i].selected && mcases[i].st.n)
+			compute_stats(&mcases[i].st);
 
 	if (rc_upstream.selected) {
 		cur = rc_upstream.name;
