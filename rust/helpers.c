@@ -327,6 +327,18 @@ void pgmove_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, uns
 	flush_tlb_mm_range(vma->vm_mm, start, end, PAGE_SHIFT, false);
 }
 
+/* flush_pmd_tlb_range(): as above, for [start, end) of huge PMDs cleared (2 MiB stride). */
+void pgmove_flush_tlb_pmd_range(struct vm_area_struct *vma, unsigned long start,
+				unsigned long end)
+{
+	flush_tlb_mm_range(vma->vm_mm, start, end, PMD_SHIFT, false);
+}
+
+pmd_t pgmove_pmdp_huge_get_and_clear(struct mm_struct *mm, unsigned long addr, pmd_t *pmd)
+{
+	return pmdp_huge_get_and_clear(mm, addr, pmd);
+}
+
 struct folio *pgmove_pmd_folio(pmd_t pmd)
 {
 	return pmd_folio(pmd);
@@ -639,7 +651,7 @@ PGMOVE_HOT bool pgmove_folio_maybe_dma_pinned(struct folio *folio)
 	return folio_maybe_dma_pinned(folio);
 }
 
-static PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
+PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
 {
 	unsigned int state = 0;
 

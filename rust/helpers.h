@@ -43,6 +43,7 @@ const unsigned int PGMOVE_RS_IOC_MOVEV = PGMOVE_IOC_MOVEV;
 const unsigned long PGMOVE_PAGE_SIZE = PAGE_SIZE;
 const unsigned long PGMOVE_PMD_SIZE = PMD_SIZE;
 const unsigned int PGMOVE_PTRS_PER_PTE = PTRS_PER_PTE;
+const unsigned int PGMOVE_PTRS_PER_PMD = PTRS_PER_PMD;
 const unsigned int PGMOVE_PTRACE_MODE_READ_FSCREDS = PTRACE_MODE_READ_FSCREDS;
 const int PGMOVE_CAP_SYS_NICE = CAP_SYS_NICE;
 const unsigned long PGMOVE_VM_ACCESS_FLAGS = VM_ACCESS_FLAGS;
@@ -125,6 +126,9 @@ spinlock_t *pgmove_pmd_trans_huge_lock(pmd_t *pmd, struct vm_area_struct *vma);
 void pgmove_split_huge_pmd(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr);
 pmd_t pgmove_mk_huge_pmd(struct page *page, struct vm_area_struct *vma, bool dirty_writable);
 void pgmove_set_pmd_at(struct mm_struct *mm, unsigned long addr, pmd_t *pmd, pmd_t val);
+pmd_t pgmove_pmdp_huge_get_and_clear(struct mm_struct *mm, unsigned long addr, pmd_t *pmd);
+void pgmove_flush_tlb_pmd_range(struct vm_area_struct *vma, unsigned long start,
+				unsigned long end);
 
 /* PTE values, mapped PTE tables and PTE locks. */
 pte_t pgmove_ptep_get(pte_t *pte);
@@ -195,6 +199,7 @@ enum pgmove_folio_state {
 	PGMOVE_FOLIO_ANON_EXCLUSIVE = 4,	/* anon and PageAnonExclusive() (first page) */
 	PGMOVE_FOLIO_MAYBE_PINNED = 8,		/* folio_maybe_dma_pinned() */
 };
+unsigned int pgmove_folio_state(struct folio *folio);
 struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma, unsigned long addr,
 					pte_t pte, unsigned int *state);
 struct anon_vma *pgmove_folio_trylock_anon_root(struct folio *folio);

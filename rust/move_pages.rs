@@ -291,6 +291,18 @@ fn move_step(
     if dst_pmdval.is_trans_huge() {
         return Err(EEXIST);
     }
+    // A run of THPs moves under one pair of PMD locks, with one flush.
+    if dst_pmdval.is_none()
+        && !move_splits_huge_pmd(dst_addr, src_addr, src_end)
+        && src_pmd.get_lockless().is_trans_huge()
+    {
+        let pmds = move_huge_run(
+            vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, src_end, scratch, mb,
+        );
+        if pmds > 0 {
+            return Ok(pmds as u64 * PMD_SIZE);
+        }
+    }
     match huge_pmd_step(vmas, &src_pmd, dst_pmdval, dst_addr, src_addr, src_end, mb) {
         HugeStep::NotHuge => {}
         HugeStep::Fail(e) => return Err(e),
@@ -436,6 +448,30 @@ fn move_huge_pmd(
         };
         pair.move_huge(vmas, dst_addr, src_addr, dst_pmdval, src_pmdval, folio)
     }
+}
+
+/// The batched THP path: moves the run of PMD-mapped THPs (and huge zero pages) from
+/// `src_addr` on, up to the end of either PMD table or of the request, under one pair of PMD
+/// locks, with the source VMA's anon_vma tree write-locked and one TLB flush; returns the
+/// PMDs moved, 0 when the one at `src_addr` needs the per-PMD path.
+#[allow(clippy::too_many_arguments)]
+fn move_huge_run(
+    vmas: &MoveVmas<'_>,
+    dst_pmd: &PmdPtr<'_>,
+    src_pmd: &PmdPtr<'_>,
+    dst_addr: u64,
+    src_addr: u64,
+    src_end: u64,
+    scratch: &mut RunScratch,
+    mb: &mut MayBlock,
+) -> usize {
+    // Taken before the PMD locks: it may sleep.
+    let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {
+        return 0;
+    };
+    let mut pair = PmdPairLock::lock(dst_pmd, src_pmd, mb);
+    let left = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
+    pair.move_huge_run(vmas, dst_addr, src_addr, left, &anon_vma, scratch)
 }
 
 /// The whole-table path: with the mmap write lock held, moves the PTE table that maps the

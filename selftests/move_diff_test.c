@@ -120,6 +120,38 @@ static void sc_huge_zero(struct scen *s)
 	pair(s, true);
 	(void)*(volatile char *)s->src;
 }
+/* Four THPs in a row: pgmove moves them as one run (one flush), UFFDIO_MOVE one by one. */
+static void sc_thp_run(struct scen *s)
+{
+	s->src = map_anon(4 * PMD, true, true);
+	s->dst = map_anon(4 * PMD, true, true);
+	s->src_len = s->dst_len = 4 * PMD;
+	fill_pages(s->src, 4 * PMD, 12);
+	s->from = (unsigned long)s->src;
+	s->to = (unsigned long)s->dst;
+	s->len = 4 * PMD;
+}
+/* The third THP of the run pinned by an io_uring fixed buffer: moves stop there. */
+static void sc_thp_run_pinned(struct scen *s)
+{
+	struct io_uring_params params = { 0 };
+	struct iovec iov = { .iov_base = NULL, .iov_len = PAGE };
+
+	sc_thp_run(s);
+	iov.iov_base = s->src + 2 * PMD + 5 * PAGE;
+	s->ring = syscall(__NR_io_uring_setup, 4, &params);
+	if (s->ring < 0 || syscall(__NR_io_uring_register, s->ring, IORING_REGISTER_BUFFERS, &iov, 1))
+		s->ring = -1;
+}
+/* A page populated in the destination of the third THP: the run stops before it. */
+static void sc_thp_run_dst_busy(struct scen *s) { sc_thp_run(s); s->dst[2 * PMD + 7 * PAGE] = 1; }
+/* The huge zero page between two THPs. */
+static void sc_thp_run_huge_zero(struct scen *s)
+{
+	sc_thp_run(s);
+	madvise(s->src + PMD, PMD, MADV_DONTNEED);
+	(void)*(volatile char *)(s->src + PMD);
+}
 static void sc_overlap_down(struct scen *s)
 {
 	s->src = s->dst = map_anon(NPAGES * PAGE, false, false);
@@ -259,6 +291,9 @@ static const struct {
 	{ "whole_tables", sc_whole_tables }, { "whole_tables_holes", sc_whole_tables_holes },
 	{ "whole_tables_empty_dst", sc_whole_tables_empty_dst }, { "mthp_whole", sc_mthp },
 	{ "mthp_misaligned", sc_mthp_misaligned }, { "mthp_dst_populated", sc_mthp_dst_busy },
+	{ "thp_run", sc_thp_run, false, true }, { "thp_run_pinned", sc_thp_run_pinned, false, true },
+	{ "thp_run_dst_populated", sc_thp_run_dst_busy, false, true },
+	{ "thp_run_huge_zero", sc_thp_run_huge_zero, false, true },
 };
 
 enum via { VIA_UFFD, VIA_MOVE, VIA_MOVEV };

@@ -528,6 +528,71 @@ TEST_F(move, thp_moved_whole)
 	}
 }
 
+/*
+ * Eight THPs in one request move as a run (one PMD-lock pair, one flush): every one stays
+ * a THP with its PFNs, the rmap names the destination; with the sixth pinned by an io_uring
+ * buffer the run stops there: moved = 5 THPs and, as UFFDIO_MOVE reports a partial move,
+ * EAGAIN; the rest stays, and moves once the pin is gone.
+ */
+TEST_F(move, thp_run_moved_whole_and_stops_at_pin)
+{
+	const int n = 8;
+	char *a = map_anon(n * PMD, true, true), *b = map_anon(n * PMD, true, true);
+	struct io_uring_params params = { 0 };
+	struct iovec iov;
+	uint64_t pfn[8];
+	struct move_res r;
+	int ring;
+
+	fill_pages(a, n * PMD, 16);
+	for (int i = 0; i < n; i++) {
+		if (!is_thp(a + i * PMD))
+			SKIP(return, "no THP at the source (THP disabled or memory fragmented)");
+		pfn[i] = pfn_of(a + i * PMD);
+	}
+	ASSERT_EQ(0, pgmove_do_move(self->fd, (unsigned long)b, (unsigned long)a, n * PMD, 0).ret);
+	for (int i = 0; i < n; i++) {
+		ASSERT_TRUE(is_thp(b + i * PMD)) TH_LOG("THP %d", i);
+		ASSERT_EQ(pfn[i], pfn_of(b + i * PMD)) TH_LOG("THP %d", i);
+		ASSERT_EQ(pfn[i] + 511, pfn_of(b + (i + 1) * PMD - PAGE)) TH_LOG("THP %d", i);
+	}
+	ASSERT_EQ(-1, check_pages(b, n * PMD, 16));
+	ASSERT_TRUE(all_zero(a, n * PMD));
+	/* Reading a mapped the (huge) zero page there: empty it again. */
+	ASSERT_EQ(0, madvise(a, n * PMD, MADV_DONTNEED));
+
+	/* Back, with the sixth pinned. */
+	ring = syscall(__NR_io_uring_setup, 4, &params);
+	if (ring < 0)
+		SKIP(return, "io_uring_setup: %s", strerror(errno));
+	iov.iov_base = b + 5 * PMD + 3 * PAGE;
+	iov.iov_len = PAGE;
+	ASSERT_EQ(0, syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1));
+	r = pgmove_do_move(self->fd, (unsigned long)a, (unsigned long)b, n * PMD, 0);
+	EXPECT_EQ(-1, r.ret);
+	EXPECT_EQ(EAGAIN, r.err);
+	EXPECT_EQ(5 * PMD, r.moved);
+	/* Then the pinned THP itself: EBUSY, nothing moved. */
+	EXPECT_FAIL(pgmove_do_move(self->fd, (unsigned long)a + 5 * PMD, (unsigned long)b + 5 * PMD,
+				   3 * PMD, 0), EBUSY);
+	for (int i = 0; i < n; i++) {
+		ASSERT_EQ(pfn[i], pfn_of((i < 5 ? a : b) + i * PMD)) TH_LOG("THP %d", i);
+	}
+	ASSERT_EQ(0, syscall(__NR_io_uring_register, ring, IORING_UNREGISTER_BUFFERS, NULL, 0));
+	close(ring);
+	ASSERT_EQ(0, pgmove_do_move(self->fd, (unsigned long)a + 5 * PMD,
+				    (unsigned long)b + 5 * PMD, 3 * PMD, 0).ret);
+	ASSERT_EQ(-1, check_pages(a, n * PMD, 16));
+	for (int i = 0; i < n; i++) {
+		ASSERT_TRUE(is_thp(a + i * PMD)) TH_LOG("THP %d", i);
+	}
+	/* The rmap of every THP names a. */
+	if (have_swap()) {
+		ASSERT_GT(page_out(a, n * PMD), n * PMD / PAGE / 2);
+		ASSERT_EQ(-1, check_pages(a, n * PMD, 16));
+	}
+}
+
 /* Misaligned: the THP is split, its pages move one by one, same PFNs. */
 TEST_F(move, thp_split_when_misaligned)
 {

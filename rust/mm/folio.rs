@@ -26,6 +26,15 @@ impl FolioState {
         self.0 & bit != 0
     }
 
+    /// A PMD-sized THP's conditions to move: large (the folio `pmd_folio()` gives is its
+    /// head), anonymous, exclusive, not pinned (`move_pages_huge_pmd()`'s).
+    pub(crate) fn is_movable_huge(self) -> bool {
+        self.has(c::pgmove_folio_state_PGMOVE_FOLIO_LARGE)
+            && self.has(c::pgmove_folio_state_PGMOVE_FOLIO_ANON)
+            && self.has(c::pgmove_folio_state_PGMOVE_FOLIO_ANON_EXCLUSIVE)
+            && !self.has(c::pgmove_folio_state_PGMOVE_FOLIO_MAYBE_PINNED)
+    }
+
     /// A small (order-0) anonymous folio, exclusive to its one mapping, and not pinned:
     /// what the batched paths move (`move_present_pte()`'s conditions).
     pub(crate) fn is_movable_small(self) -> bool {
@@ -149,6 +158,12 @@ impl Folio {
         Some((unsafe { Folio::from_raw(folio) }, FolioState(state)))
     }
 
+    /// The tests the batched move paths make of a folio ([`FolioState`]), in one call.
+    pub(crate) fn state(&self) -> FolioState {
+        // SAFETY: reads the flags, mapping and refcount of a live folio.
+        FolioState(unsafe { c::pgmove_folio_state(self.as_ptr()) })
+    }
+
     /// Tries to lock the folio without sleeping or taking a reference, and returns the root
     /// of the anon_vma tree it is mapped through, read under that lock; `None`, with the
     /// folio not locked, if the lock is taken or the folio is not anonymous.
@@ -171,6 +186,18 @@ impl Folio {
     pub(super) unsafe fn unlock(&self) {
         // SAFETY: locked by the caller, alive (type invariant).
         unsafe { c::folio_unlock(self.as_ptr()) };
+    }
+
+    /// Rewrites the anon rmap of a locked folio for `vma` at `addr`, as
+    /// [`LockedFolio::move_anon_rmap`] does.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the folio lock; `vma` has an anon_vma.
+    pub(super) unsafe fn move_anon_rmap_locked(&self, vma: &Vma, addr: u64) {
+        // SAFETY: the folio is locked (caller) and alive; `vma` is locked with an anon_vma, as
+        // `folio_move_anon_rmap()` requires; `index` is under the folio lock.
+        unsafe { c::pgmove_folio_move_anon_rmap_at(self.as_ptr(), vma.as_ptr(), addr as _) };
     }
 
     /// `is_huge_zero_folio()`.

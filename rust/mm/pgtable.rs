@@ -692,7 +692,7 @@ impl<'m> PtePairLock<'m> {
         }
         let (mm, page) = (vmas.mm().as_ptr(), c::PGMOVE_PAGE_SIZE as u64);
         // The first `nr` slots (the capacity was checked above) keep the cleared values.
-        let olds = &mut scratch.0.as_mut_slice()[..nr];
+        let olds = &mut scratch.ptes.as_mut_slice()[..nr];
         for (i, e) in olds.iter_mut().enumerate() {
             let addr = src_addr + i as u64 * page;
             // SAFETY: we hold the source table's lock; the entry maps page `i` of the folio.
@@ -835,68 +835,112 @@ impl RunEntry {
     };
 }
 
-/// Room for one run's entries, allocated before any lock is taken and reused.
-pub(crate) struct RunScratch(KVec<RunEntry>);
+/// One PMD of a run of huge PMDs being moved: the source entry's value and the THP it maps,
+/// locked by the [`RunFolios`] list it is in (`None` for the huge zero page).
+#[derive(Clone, Copy)]
+struct HugeEntry {
+    folio: Option<NonNull<bindings::folio>>,
+    old: PmdVal,
+}
 
-impl RunScratch {
-    /// Room for runs of up to `pages` entries, at most a whole PTE table's worth (a run
-    /// never crosses a table; a whole-table move needs all of it).
-    pub(crate) fn new(pages: u64) -> Result<Self> {
-        let cap = pages.clamp(1, u64::from(c::PGMOVE_PTRS_PER_PTE)) as usize;
-        let mut entries = KVec::with_capacity(cap, GFP_KERNEL)?;
-        for _ in 0..cap {
-            // Within the capacity: does not allocate.
-            entries.push(RunEntry::EMPTY, GFP_KERNEL)?;
-        }
-        Ok(Self(entries))
-    }
+impl HugeEntry {
+    const EMPTY: Self = Self {
+        folio: None,
+        old: PmdVal(bindings::pmd_t { pmd: 0 }),
+    };
+}
 
-    /// How many entries a run may have.
-    fn capacity(&self) -> usize {
-        self.0.len()
+/// An entry of a batch, whose folio (if any) the batch holds locked.
+trait Batched: Copy {
+    fn folio(&self) -> Option<NonNull<bindings::folio>>;
+}
+
+impl Batched for RunEntry {
+    fn folio(&self) -> Option<NonNull<bindings::folio>> {
+        self.folio
     }
 }
 
-/// The entries of a run, whose folios are locked, while [`PtePairLock::move_run`] or
-/// [`PmdPairLock::move_table`] works on them; `Drop` unlocks every folio.
+impl Batched for HugeEntry {
+    fn folio(&self) -> Option<NonNull<bindings::folio>> {
+        self.folio
+    }
+}
+
+/// Room for one batch's entries, allocated before any lock is taken and reused: PTEs (a run
+/// never crosses a PTE table, so at most a table's worth) and huge PMDs (at most a PMD
+/// table's worth).
+pub(crate) struct RunScratch {
+    ptes: KVec<RunEntry>,
+    pmds: KVec<HugeEntry>,
+}
+
+/// `n` copies of `empty`, allocated at once.
+fn filled<E: Copy>(n: usize, empty: E) -> Result<KVec<E>> {
+    let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        // Within the capacity: does not allocate.
+        v.push(empty, GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+impl RunScratch {
+    /// Room for batches of moves of up to `pages` pages each.
+    pub(crate) fn new(pages: u64) -> Result<Self> {
+        let ptes = pages.clamp(1, u64::from(c::PGMOVE_PTRS_PER_PTE)) as usize;
+        let per_pmd = u64::from(c::PGMOVE_PTRS_PER_PTE);
+        let pmds = (pages / per_pmd).clamp(1, u64::from(c::PGMOVE_PTRS_PER_PMD)) as usize;
+        Ok(Self {
+            ptes: filled(ptes, RunEntry::EMPTY)?,
+            pmds: filled(pmds, HugeEntry::EMPTY)?,
+        })
+    }
+
+    /// How many PTEs a run may have.
+    fn capacity(&self) -> usize {
+        self.ptes.len()
+    }
+}
+
+/// The entries of a batch, whose folios are locked, while [`PtePairLock::move_run`],
+/// [`PmdPairLock::move_table`] or [`PmdPairLock::move_huge_run`] works on them; `Drop`
+/// unlocks every folio.
 ///
 /// # Invariants
 ///
-/// Every `folio` of the first `len` entries is locked by us and mapped by an entry (at the
+/// Every folio of the first `len` entries is locked by us and mapped by an entry (at the
 /// source, or at the destination once moved, or cleared in between) of a table whose lock
 /// the caller that created this value holds for as long as this value lives, so the folios
 /// stay allocated until `Drop` unlocks them.
-struct RunFolios<'s> {
-    slots: &'s mut [RunEntry],
+struct RunFolios<'s, E: Batched> {
+    slots: &'s mut [E],
     len: usize,
 }
 
-impl<'s> RunFolios<'s> {
-    fn new(scratch: &'s mut RunScratch) -> Self {
+impl<'s, E: Batched> RunFolios<'s, E> {
+    fn new(slots: &'s mut [E]) -> Self {
         // INVARIANT: no entry listed yet.
-        Self {
-            slots: scratch.0.as_mut_slice(),
-            len: 0,
-        }
+        Self { slots, len: 0 }
     }
 
-    fn entries(&self) -> &[RunEntry] {
+    fn entries(&self) -> &[E] {
         &self.slots[..self.len]
     }
 
-    fn entries_mut(&mut self) -> &mut [RunEntry] {
+    fn entries_mut(&mut self) -> &mut [E] {
         &mut self.slots[..self.len]
     }
 
     /// Adds an entry whose folio (if any) the caller locked; false if there is no room (the
     /// scratch is sized for the request), and then the folio is unlocked here.
-    fn push(&mut self, entry: RunEntry) -> bool {
+    fn push(&mut self, entry: E) -> bool {
         if let Some(slot) = self.slots.get_mut(self.len) {
             *slot = entry;
             self.len += 1;
             return true;
         }
-        if let Some(folio) = entry.folio {
+        if let Some(folio) = entry.folio() {
             // SAFETY: locked by the caller and allocated (its table's lock is held), not listed.
             unsafe { Folio::from_raw(folio.as_ptr()).unlock() };
         }
@@ -982,18 +1026,18 @@ unsafe fn write_moved_entry(
 }
 
 /// Whether a listed folio may have been pinned (GUP-fast, before the flush).
-fn run_entry_pinned(e: &RunEntry) -> bool {
+fn run_entry_pinned<E: Batched>(e: &E) -> bool {
     // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
-    e.folio
+    e.folio()
         .is_some_and(|f| unsafe { Folio::from_raw(f.as_ptr()) }.maybe_dma_pinned())
 }
 
-impl Drop for RunFolios<'_> {
+impl<E: Batched> Drop for RunFolios<'_, E> {
     #[inline(never)]
     #[link_section = ".text.hot.pgmove"]
     fn drop(&mut self) {
         for e in self.entries() {
-            if let Some(folio) = e.folio {
+            if let Some(folio) = e.folio() {
                 // SAFETY: locked by us and still allocated (type invariant); unlocked once,
                 // since the list is emptied below.
                 unsafe { Folio::from_raw(folio.as_ptr()).unlock() };
@@ -1034,7 +1078,7 @@ impl PtePairLock<'_> {
         let (src_vma, dst_vma) = (vmas.src(), vmas.dst());
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by source entries under our locks.
-        let mut run = RunFolios::new(scratch);
+        let mut run = RunFolios::new(scratch.ptes.as_mut_slice());
         for i in 0..max {
             if self.dst.read_at(i).0 != PteKind::None {
                 break;
@@ -1212,6 +1256,137 @@ impl<'p> PmdPairLock<'p> {
         }
         Ok(())
     }
+    /// Moves a run of huge PMDs from `src_addr` on to `dst_addr` on, as a batch of
+    /// [`Self::move_huge`] with one TLB flush: up to `max` of them, within both PMD tables
+    /// (whose locks `self` holds), as long as the destination PMD is none and the source maps
+    /// the huge zero page or a THP that is anonymous, exclusive, not pinned, of `anon_vma`'s
+    /// tree and can be locked without waiting. Both addresses are PMD aligned. Returns how
+    /// many PMDs moved; 0 leaves the first one to the per-PMD path (which knows what to do
+    /// with anything else, and which error to give).
+    ///
+    /// PMDs move in ascending order: a THP found pinned after the flush stays where it was,
+    /// and so does every PMD after it. Each moved PMD is what [`Self::move_huge`] writes, and
+    /// the deposited PTE table moves with it.
+    #[inline(never)]
+    #[link_section = ".text.hot.pgmove"]
+    pub(crate) fn move_huge_run(
+        &mut self,
+        vmas: &MoveVmas<'_>,
+        dst_addr: u64,
+        src_addr: u64,
+        max: usize,
+        anon_vma: &VmaAnonVmaLock<'_>,
+        scratch: &mut RunScratch,
+    ) -> usize {
+        let pmd_size = c::PGMOVE_PMD_SIZE as u64;
+        let per_table = c::PGMOVE_PTRS_PER_PMD as usize;
+        if (src_addr | dst_addr) % pmd_size != 0 {
+            return 0;
+        }
+        // The entries left in each PMD table from the given one on: `self` holds their locks.
+        let left = |addr: u64| per_table - ((addr / pmd_size) as usize & (per_table - 1));
+        let max = max.min(left(src_addr)).min(left(dst_addr));
+        let (src_vma, dst_vma, mm) = (vmas.src(), vmas.dst(), vmas.mm().as_ptr());
+        let (src_pmd, dst_pmd) = (self.src.as_ptr(), self.dst.as_ptr());
+        let root = anon_vma.root();
+        // INVARIANT: folios are added locked, mapped by source PMDs under our locks.
+        let mut run = RunFolios::new(scratch.pmds.as_mut_slice());
+        for i in 0..max {
+            // SAFETY (both): `i` is below the entries left in either PMD table, which are
+            // allocated while the VMAs are locked (`PmdPtr` invariant); we hold their locks.
+            let dst = PmdVal(unsafe { c::pgmove_pmdp_get(dst_pmd.add(i)) });
+            let src = PmdVal(unsafe { c::pgmove_pmdp_get(src_pmd.add(i)) });
+            if !dst.is_none() || !src.is_trans_huge() || src.is_devmap() {
+                break;
+            }
+            let folio = if src.is_huge_zero() {
+                None
+            } else {
+                // SAFETY: `src` maps a THP (checked), which the locked entry keeps allocated.
+                let folio = unsafe { Folio::from_raw(c::pgmove_pmd_folio(src.0)) };
+                if !folio.state().is_movable_huge() {
+                    break;
+                }
+                // SAFETY: the folio stays mapped by this entry, under our lock, until it is
+                // moved; `run` unlocks it before that lock goes.
+                match unsafe { folio.try_lock_anon_root() } {
+                    Some(r) if r == root => NonNull::new(folio.as_ptr()),
+                    Some(_) => {
+                        // SAFETY: locked just above, not handed out.
+                        unsafe { folio.unlock() };
+                        break;
+                    }
+                    None => break,
+                }
+            };
+            if !run.push(HugeEntry { folio, old: src }) {
+                break;
+            }
+        }
+        let n = run.len;
+        if n == 0 {
+            return 0;
+        }
+        for (i, e) in run.entries_mut().iter_mut().enumerate() {
+            let addr = src_addr + i as u64 * pmd_size;
+            // SAFETY: an entry of the locked source table, the huge PMD checked above.
+            e.old =
+                PmdVal(unsafe { c::pgmove_pmdp_huge_get_and_clear(mm, addr as _, src_pmd.add(i)) });
+        }
+        // SAFETY: the source VMA is locked; the range is the PMDs just cleared.
+        unsafe {
+            c::pgmove_flush_tlb_pmd_range(
+                src_vma.as_ptr(),
+                src_addr as _,
+                (src_addr + n as u64 * pmd_size) as _,
+            )
+        };
+        // After the flush no GUP-fast can find these PMDs, and a pin taken before it is
+        // visible: such a THP, and every PMD after it, goes back where it was.
+        let moved = run.entries().iter().position(run_entry_pinned).unwrap_or(n);
+        for (i, e) in run.entries().iter().enumerate() {
+            let (src_i, dst_i) = (
+                src_addr + i as u64 * pmd_size,
+                dst_addr + i as u64 * pmd_size,
+            );
+            // SAFETY: entries of the two locked tables (as above).
+            let (src_p, dst_p) = unsafe { (src_pmd.add(i), dst_pmd.add(i)) };
+            if i >= moved {
+                // SAFETY: restores the entry cleared above, under the same lock.
+                unsafe { c::pgmove_set_pmd_at(mm, src_i as _, src_p, e.old.0) };
+                continue;
+            }
+            let new = match e.folio {
+                Some(f) => {
+                    // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
+                    let folio = unsafe { Folio::from_raw(f.as_ptr()) };
+                    // SAFETY: the folio is locked; `MoveVmas` gave the destination an anon_vma.
+                    unsafe { folio.move_anon_rmap_locked(dst_vma, dst_i) };
+                    // SAFETY: a huge PMD for the THP's head page with the destination's
+                    // protection, dirty and writable, as `move_huge` writes it.
+                    unsafe {
+                        c::pgmove_mk_huge_pmd(
+                            c::pgmove_folio_page(f.as_ptr()),
+                            dst_vma.as_ptr(),
+                            true,
+                        )
+                    }
+                }
+                // SAFETY: the cleared entry mapped the huge zero page, which has no rmap.
+                None => unsafe {
+                    c::pgmove_mk_huge_pmd(c::pgmove_pmd_page(e.old.0), dst_vma.as_ptr(), false)
+                },
+            };
+            // SAFETY: both PMD locks are held; the destination is none (checked under them);
+            // the deposited PTE table that backs a later split of the huge PMD moves with it.
+            unsafe {
+                c::pgmove_set_pmd_at(mm, dst_i as _, dst_p, new);
+                let table = c::pgtable_trans_huge_withdraw(mm, src_p);
+                c::pgtable_trans_huge_deposit(mm, dst_p, table);
+            }
+        }
+        moved
+    }
 }
 
 /// A PTE table mapped and locked under its PMD's lock, for [`PmdPairLock::move_table`].
@@ -1322,7 +1497,7 @@ impl PmdPairLock<'_> {
         let table = WholeTableLock { pte, ptl, locked };
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by entries of the table we hold locked.
-        let mut run = RunFolios::new(scratch);
+        let mut run = RunFolios::new(scratch.ptes.as_mut_slice());
         for i in 0..ptrs {
             let (kind, val) = table.read_at(i);
             let folio = match kind {
