@@ -651,6 +651,17 @@ PGMOVE_HOT bool pgmove_folio_maybe_dma_pinned(struct folio *folio)
 	return folio_maybe_dma_pinned(folio);
 }
 
+/* The index of the first of n folios (NULL ones skipped) that may be pinned; n if none. */
+PGMOVE_HOT unsigned int pgmove_first_maybe_pinned(struct folio **folios, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (folios[i] && folio_maybe_dma_pinned(folios[i]))
+			break;
+	return i;
+}
+
 PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
 {
 	unsigned int state = 0;
@@ -668,7 +679,7 @@ PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
 }
 
 /* vm_normal_folio(), and pgmove_folio_state() of it into *state. */
-PGMOVE_HOT struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma, unsigned long addr,
+static PGMOVE_HOT struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma, unsigned long addr,
 						   pte_t pte, unsigned int *state)
 {
 	struct folio *folio = vm_normal_folio(vma, addr, pte);
@@ -702,6 +713,23 @@ PGMOVE_HOT struct anon_vma *pgmove_folio_trylock_anon_root(struct folio *folio)
 	if (!root)
 		folio_unlock(folio);
 	return root;
+}
+
+/*
+ * pgmove_ptep_get_kind() and, for a PGMOVE_PTE_PAGE entry, pgmove_normal_folio_state() of
+ * it (*folio is NULL otherwise).
+ */
+PGMOVE_HOT enum pgmove_pte_kind pgmove_ptep_get_folio(struct vm_area_struct *vma,
+						      unsigned long addr, pte_t *pte, pte_t *val,
+						      struct folio **folio, unsigned int *state)
+{
+	enum pgmove_pte_kind kind = pgmove_ptep_get_kind(pte, val);
+
+	*folio = NULL;
+	*state = 0;
+	if (kind == PGMOVE_PTE_PAGE)
+		*folio = pgmove_normal_folio_state(vma, addr, *val, state);
+	return kind;
 }
 
 /* folio_move_anon_rmap() and the index for addr: the folio's rmap now names vma, addr. */

@@ -158,6 +158,9 @@ enum pgmove_pte_kind {
 	PGMOVE_PTE_OTHER,	/* not present: swap, migration or device entry, marker */
 };
 enum pgmove_pte_kind pgmove_ptep_get_kind(pte_t *pte, pte_t *val);
+enum pgmove_pte_kind pgmove_ptep_get_folio(struct vm_area_struct *vma, unsigned long addr,
+					   pte_t *pte, pte_t *val, struct folio **folio,
+					   unsigned int *state);
 void pgmove_spin_lock(spinlock_t *lock);
 void pgmove_spin_lock_nested(spinlock_t *lock);
 void pgmove_spin_lock_third(spinlock_t *lock);
@@ -192,6 +195,7 @@ unsigned long pgmove_folio_pfn(struct folio *folio);
 unsigned long pgmove_pte_pfn(pte_t pte);
 bool pgmove_pte_special(pte_t pte);
 bool pgmove_folio_maybe_dma_pinned(struct folio *folio);
+unsigned int pgmove_first_maybe_pinned(struct folio **folios, unsigned int n);
 /* The folio tests of the hot paths in one call: a mask of these bits. */
 enum pgmove_folio_state {
 	PGMOVE_FOLIO_LARGE = 1,			/* folio_test_large() */
@@ -200,8 +204,6 @@ enum pgmove_folio_state {
 	PGMOVE_FOLIO_MAYBE_PINNED = 8,		/* folio_maybe_dma_pinned() */
 };
 unsigned int pgmove_folio_state(struct folio *folio);
-struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma, unsigned long addr,
-					pte_t pte, unsigned int *state);
 struct anon_vma *pgmove_folio_trylock_anon_root(struct folio *folio);
 void pgmove_folio_move_anon_rmap_at(struct folio *folio, struct vm_area_struct *vma,
 				    unsigned long addr);

@@ -134,34 +134,45 @@ impl Folio {
         unsafe { c::pgmove_folio_maybe_dma_pinned(self.as_ptr()) }
     }
 
-    /// `vm_normal_folio()`: the folio the present entry `pte` at `addr` of `vma` maps, with
-    /// the tests the batched move paths make of it ([`FolioState`]), read in the same call;
-    /// `None` for a special mapping.
-    ///
-    /// # Safety
-    ///
-    /// `pte` is the present entry at `addr` of `vma`, read under its table's lock, which the
-    /// caller holds for `'a` (so the folio stays mapped, and allocated, meanwhile).
-    pub(super) unsafe fn normal_with_state<'a>(
-        vma: &Vma,
-        addr: u64,
-        pte: bindings::pte_t,
-    ) -> Option<(&'a Folio, FolioState)> {
-        let mut state = 0;
-        // SAFETY: `pte` is present at `addr` of `vma`, read under its lock (caller).
-        let folio =
-            unsafe { c::pgmove_normal_folio_state(vma.as_ptr(), addr as _, pte, &mut state) };
-        if folio.is_null() {
-            return None;
-        }
-        // SAFETY: mapped by an entry whose table lock the caller holds for `'a`.
-        Some((unsafe { Folio::from_raw(folio) }, FolioState(state)))
-    }
-
     /// The tests the batched move paths make of a folio ([`FolioState`]), in one call.
     pub(crate) fn state(&self) -> FolioState {
         // SAFETY: reads the flags, mapping and refcount of a live folio.
         FolioState(unsafe { c::pgmove_folio_state(self.as_ptr()) })
+    }
+
+    /// Reads the entry at `ptep` (`ptep_get()`) and classifies it; for an entry that maps a
+    /// page, also `vm_normal_folio()` of it with its [`FolioState`]: all in one call.
+    ///
+    /// # Safety
+    ///
+    /// `ptep` is the entry for `addr` of `vma` in a mapped PTE table whose lock the caller
+    /// holds for `'a` (so the folio stays mapped, and allocated, meanwhile).
+    pub(super) unsafe fn read_pte<'a>(
+        vma: &Vma,
+        addr: u64,
+        ptep: *mut bindings::pte_t,
+    ) -> (
+        c::pgmove_pte_kind,
+        bindings::pte_t,
+        Option<(&'a Folio, FolioState)>,
+    ) {
+        let mut val = bindings::pte_t { pte: 0 };
+        let (mut folio, mut state) = (core::ptr::null_mut(), 0);
+        // SAFETY: `ptep` is a mapped entry of `vma` at `addr`, locked (caller); the rest is ours.
+        let kind = unsafe {
+            c::pgmove_ptep_get_folio(
+                vma.as_ptr(),
+                addr as _,
+                ptep,
+                &mut val,
+                &mut folio,
+                &mut state,
+            )
+        };
+        // SAFETY: mapped by the entry, whose table lock the caller holds for `'a`.
+        let folio =
+            (!folio.is_null()).then(|| (unsafe { Folio::from_raw(folio) }, FolioState(state)));
+        (kind, val, folio)
     }
 
     /// Tries to lock the folio without sleeping or taking a reference, and returns the root

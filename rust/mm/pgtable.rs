@@ -28,7 +28,7 @@
 //! one lock it is taken once.
 
 use super::{
-    folio::{Folio, LockedAnonVma, LockedFolio, VmaAnonVmaLock},
+    folio::{Folio, FolioState, LockedAnonVma, LockedFolio, VmaAnonVmaLock},
     mmap::MmapReadGuard,
     swap::SwapDevice,
     vma::{MoveVmas, Vma},
@@ -44,8 +44,12 @@ use kernel::{bindings, prelude::*};
 // that spans two guest pages cannot be chained to, so every iteration through such a block
 // leaves the translated code (it once cost the whole-table move 38% of its time);
 // on hardware this only keeps the hot code together.
+// The THP-run loop has a page-aligned section of its own (`.text.hot.pgmove.huge`), for room.
 core::arch::global_asm!(
     ".pushsection .text.hot.pgmove,\"ax\",@progbits",
+    ".balign 4096",
+    ".popsection",
+    ".pushsection .text.hot.pgmove.huge,\"ax\",@progbits",
     ".balign 4096",
     ".popsection"
 );
@@ -147,6 +151,24 @@ unsafe fn read_entry(ptr: *mut bindings::pte_t) -> (PteKind, PteVal) {
     // SAFETY: `ptr` is a mapped entry (caller); `val` is ours.
     let kind = unsafe { c::pgmove_ptep_get_kind(ptr, &mut val) };
     (PteKind::from_c(kind), PteVal(val))
+}
+
+/// Reads a source entry of a batch: its kind and value and, if it maps a page, the folio
+/// with its [`FolioState`] ([`Folio::read_pte`]).
+///
+/// # Safety
+///
+/// `ptr` is the entry for `addr` of `vma` in a mapped PTE table whose lock the caller holds
+/// for `'a`.
+#[inline(always)]
+unsafe fn read_src_entry<'a>(
+    vma: &Vma,
+    addr: u64,
+    ptr: *mut bindings::pte_t,
+) -> (PteKind, PteVal, Option<(&'a Folio, FolioState)>) {
+    // SAFETY: as the caller guarantees.
+    let (kind, val, folio) = unsafe { Folio::read_pte(vma, addr, ptr) };
+    (PteKind::from_c(kind), PteVal(val), folio)
 }
 
 /// What a non-present PTE holds.
@@ -873,6 +895,8 @@ impl Batched for HugeEntry {
 pub(crate) struct RunScratch {
     ptes: KVec<RunEntry>,
     pmds: KVec<HugeEntry>,
+    /// The folios of the listed entries, side by side, for the one-call pin check.
+    folios: KVec<Option<NonNull<bindings::folio>>>,
 }
 
 /// `n` copies of `empty`, allocated at once.
@@ -894,6 +918,7 @@ impl RunScratch {
         Ok(Self {
             ptes: filled(ptes, RunEntry::EMPTY)?,
             pmds: filled(pmds, HugeEntry::EMPTY)?,
+            folios: filled(ptes.max(pmds), None)?,
         })
     }
 
@@ -915,13 +940,35 @@ impl RunScratch {
 /// stay allocated until `Drop` unlocks them.
 struct RunFolios<'s, E: Batched> {
     slots: &'s mut [E],
+    /// `folios[i]` is `slots[i].folio()`, for `i < len`.
+    folios: &'s mut [Option<NonNull<bindings::folio>>],
     len: usize,
 }
 
 impl<'s, E: Batched> RunFolios<'s, E> {
-    fn new(slots: &'s mut [E]) -> Self {
+    fn new(slots: &'s mut [E], folios: &'s mut [Option<NonNull<bindings::folio>>]) -> Self {
         // INVARIANT: no entry listed yet.
-        Self { slots, len: 0 }
+        Self {
+            slots,
+            folios,
+            len: 0,
+        }
+    }
+
+    /// The index of the first listed folio that may be pinned (`folio_maybe_dma_pinned()`),
+    /// `len` if none: one call for the whole batch.
+    #[inline(always)]
+    fn first_pinned(&self) -> usize {
+        let listed = &self.folios[..self.len];
+        // SAFETY: `Option<NonNull<folio>>` is laid out as a folio pointer, NULL for `None`;
+        // every listed folio is locked and allocated (type invariant).
+        let first = unsafe {
+            c::pgmove_first_maybe_pinned(
+                listed.as_ptr().cast::<*mut bindings::folio>().cast_mut(),
+                listed.len() as _,
+            )
+        };
+        (first as usize).min(self.len)
     }
 
     fn entries(&self) -> &[E] {
@@ -935,8 +982,11 @@ impl<'s, E: Batched> RunFolios<'s, E> {
     /// Adds an entry whose folio (if any) the caller locked; false if there is no room (the
     /// scratch is sized for the request), and then the folio is unlocked here.
     fn push(&mut self, entry: E) -> bool {
-        if let Some(slot) = self.slots.get_mut(self.len) {
+        if let (Some(slot), Some(folio)) =
+            (self.slots.get_mut(self.len), self.folios.get_mut(self.len))
+        {
             *slot = entry;
+            *folio = entry.folio();
             self.len += 1;
             return true;
         }
@@ -948,24 +998,20 @@ impl<'s, E: Batched> RunFolios<'s, E> {
     }
 }
 
-/// The folio mapped by the present, non-zero-page entry `val` at `addr` of `src_vma`, locked,
-/// if a run or a whole-table move may take it: small, anonymous, exclusive, not pinned,
-/// lockable without waiting, and of the anon_vma tree whose root is `root`. `None` (with
-/// nothing locked) otherwise.
+/// The folio a present, non-zero-page source entry maps (`folio`, from [`read_src_entry`]),
+/// locked, if a run or a whole-table move may take it: small, anonymous, exclusive, not
+/// pinned, lockable without waiting, and of the anon_vma tree whose root is `root`. `None`
+/// (with nothing locked) otherwise.
 ///
 /// The caller holds the lock of the table `val` was read from, and keeps it until it has
 /// listed the folio in a [`RunFolios`] (which unlocks it before that lock goes).
 #[inline(never)]
 #[link_section = ".text.hot.pgmove"]
 fn lock_movable_folio(
-    src_vma: &Vma,
-    addr: u64,
-    val: PteVal,
+    folio: Option<(&Folio, FolioState)>,
     root: NonNull<bindings::anon_vma>,
 ) -> Option<NonNull<bindings::folio>> {
-    // SAFETY: `val` is the present entry at `addr` of the source VMA, read under its table's
-    // lock, which the caller holds while it uses the folio.
-    let (folio, state) = unsafe { Folio::normal_with_state(src_vma, addr, val.0) }?;
+    let (folio, state) = folio?;
     if !state.is_movable_small() {
         return None;
     }
@@ -1002,7 +1048,7 @@ enum LastValue {
 /// was cleared, or can no longer be reached (a detached table); `ptep` is the destination
 /// entry, in a table whose lock the caller holds and which is linked (or about to be linked)
 /// at `dst_addr`, and no hardware walker can reach the source entry any more (flushed).
-#[inline]
+#[inline(always)]
 unsafe fn write_moved_entry(
     mm: *mut bindings::mm_struct,
     e: &RunEntry,
@@ -1023,13 +1069,6 @@ unsafe fn write_moved_entry(
         // SAFETY: as above; the entry at `ptep` is the source entry itself, final (caller).
         LastValue::InPlace => unsafe { c::pgmove_move_entry_in_place(mm, addr, ptep, folio, vma) },
     }
-}
-
-/// Whether a listed folio may have been pinned (GUP-fast, before the flush).
-fn run_entry_pinned<E: Batched>(e: &E) -> bool {
-    // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
-    e.folio()
-        .is_some_and(|f| unsafe { Folio::from_raw(f.as_ptr()) }.maybe_dma_pinned())
 }
 
 impl<E: Batched> Drop for RunFolios<'_, E> {
@@ -1078,20 +1117,22 @@ impl PtePairLock<'_> {
         let (src_vma, dst_vma) = (vmas.src(), vmas.dst());
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by source entries under our locks.
-        let mut run = RunFolios::new(scratch.ptes.as_mut_slice());
+        let mut run = RunFolios::new(scratch.ptes.as_mut_slice(), scratch.folios.as_mut_slice());
         for i in 0..max {
             if self.dst.read_at(i).0 != PteKind::None {
                 break;
             }
-            let (kind, src) = self.src.read_at(i);
+            // SAFETY: the entry lies in the mapped table (`entry_ptr` checks), which we hold
+            // locked until `run` is gone.
+            let (kind, src, folio) = unsafe {
+                read_src_entry(src_vma, src_addr + i as u64 * page, self.src.entry_ptr(i))
+            };
             let folio = match kind {
                 PteKind::Zero => None,
-                PteKind::Page => {
-                    match lock_movable_folio(src_vma, src_addr + i as u64 * page, src, root) {
-                        Some(folio) => Some(folio),
-                        None => break,
-                    }
-                }
+                PteKind::Page => match lock_movable_folio(folio, root) {
+                    Some(folio) => Some(folio),
+                    None => break,
+                },
                 PteKind::None | PteKind::Other => break,
             };
             if !run.push(RunEntry {
@@ -1126,7 +1167,7 @@ impl PtePairLock<'_> {
         };
         // After the flush no GUP-fast can find these entries, and a pin taken before it is
         // visible: such a folio, and every entry after it, goes back where it was.
-        let moved = run.entries().iter().position(run_entry_pinned).unwrap_or(n);
+        let moved = run.first_pinned();
         for (i, e) in run.entries().iter().enumerate() {
             let (src_i, dst_i) = (src_addr + i as u64 * page, dst_addr + i as u64 * page);
             if i >= moved {
@@ -1268,7 +1309,7 @@ impl<'p> PmdPairLock<'p> {
     /// and so does every PMD after it. Each moved PMD is what [`Self::move_huge`] writes, and
     /// the deposited PTE table moves with it.
     #[inline(never)]
-    #[link_section = ".text.hot.pgmove"]
+    #[link_section = ".text.hot.pgmove.huge"]
     pub(crate) fn move_huge_run(
         &mut self,
         vmas: &MoveVmas<'_>,
@@ -1290,7 +1331,7 @@ impl<'p> PmdPairLock<'p> {
         let (src_pmd, dst_pmd) = (self.src.as_ptr(), self.dst.as_ptr());
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by source PMDs under our locks.
-        let mut run = RunFolios::new(scratch.pmds.as_mut_slice());
+        let mut run = RunFolios::new(scratch.pmds.as_mut_slice(), scratch.folios.as_mut_slice());
         for i in 0..max {
             // SAFETY (both): `i` is below the entries left in either PMD table, which are
             // allocated while the VMAs are locked (`PmdPtr` invariant); we hold their locks.
@@ -1343,7 +1384,7 @@ impl<'p> PmdPairLock<'p> {
         };
         // After the flush no GUP-fast can find these PMDs, and a pin taken before it is
         // visible: such a THP, and every PMD after it, goes back where it was.
-        let moved = run.entries().iter().position(run_entry_pinned).unwrap_or(n);
+        let moved = run.first_pinned();
         for (i, e) in run.entries().iter().enumerate() {
             let (src_i, dst_i) = (
                 src_addr + i as u64 * pmd_size,
@@ -1406,12 +1447,6 @@ impl WholeTableLock {
         assert!(i < c::PGMOVE_PTRS_PER_PTE as usize);
         // SAFETY: `i` is within the table, whose first entry `pte` is (type invariant).
         unsafe { self.pte.as_ptr().add(i) }
-    }
-
-    #[inline]
-    fn read_at(&self, i: usize) -> (PteKind, PteVal) {
-        // SAFETY: the entry lies in the mapped table (`entry_ptr` checks).
-        unsafe { read_entry(self.entry_ptr(i)) }
     }
 }
 
@@ -1497,18 +1532,19 @@ impl PmdPairLock<'_> {
         let table = WholeTableLock { pte, ptl, locked };
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by entries of the table we hold locked.
-        let mut run = RunFolios::new(scratch.ptes.as_mut_slice());
+        let mut run = RunFolios::new(scratch.ptes.as_mut_slice(), scratch.folios.as_mut_slice());
         for i in 0..ptrs {
-            let (kind, val) = table.read_at(i);
+            // SAFETY: the entry lies in the mapped table (`entry_ptr` checks), which we hold
+            // locked until `run` is gone.
+            let (kind, val, folio) =
+                unsafe { read_src_entry(src_vma, src_addr + i as u64 * page, table.entry_ptr(i)) };
             let folio = match kind {
                 PteKind::None if allow_src_holes => None,
                 PteKind::Zero => None,
-                PteKind::Page => {
-                    match lock_movable_folio(src_vma, src_addr + i as u64 * page, val, root) {
-                        Some(folio) => Some(folio),
-                        None => return false,
-                    }
-                }
+                PteKind::Page => match lock_movable_folio(folio, root) {
+                    Some(folio) => Some(folio),
+                    None => return false,
+                },
                 PteKind::None | PteKind::Other => return false,
             };
             if !run.push(RunEntry {
@@ -1529,7 +1565,7 @@ impl PmdPairLock<'_> {
             c::pgmove_pmd_clear(self.src.as_ptr());
             c::pgmove_flush_tlb_freed_tables(mm, src_addr as _, (src_addr + pmd_size) as _);
         }
-        if run.entries().iter().any(run_entry_pinned) {
+        if run.first_pinned() < run.len {
             // Put the table back, unchanged; the per-page path will stop at the pinned page.
             // SAFETY: restores the PMD cleared above, under the same locks.
             unsafe { c::pgmove_set_pmd_at(mm, src_addr as _, self.src.as_ptr(), src_pmdval.raw()) };
