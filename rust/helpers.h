@@ -160,7 +160,7 @@ enum pgmove_pte_kind {
 enum pgmove_pte_kind pgmove_ptep_get_kind(pte_t *pte, pte_t *val);
 enum pgmove_pte_kind pgmove_ptep_get_folio(struct vm_area_struct *vma, unsigned long addr,
 					   pte_t *pte, pte_t *val, struct folio **folio,
-					   unsigned int *state);
+					   unsigned int *state, struct anon_vma **locked_root);
 void pgmove_spin_lock(spinlock_t *lock);
 void pgmove_spin_lock_nested(spinlock_t *lock);
 void pgmove_spin_lock_third(spinlock_t *lock);

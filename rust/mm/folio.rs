@@ -45,6 +45,14 @@ impl FolioState {
     }
 }
 
+/// A folio found through a PTE by [`Folio::read_pte`]: its state, and the root of its
+/// anon_vma tree if the lookup locked it (the caller then holds the folio lock).
+pub(crate) struct ReadFolio<'a> {
+    pub(super) folio: &'a Folio,
+    pub(super) state: FolioState,
+    pub(super) locked_root: Option<NonNull<bindings::anon_vma>>,
+}
+
 /// A folio, borrowed while something keeps it alive.
 ///
 /// # Invariants
@@ -141,23 +149,22 @@ impl Folio {
     }
 
     /// Reads the entry at `ptep` (`ptep_get()`) and classifies it; for an entry that maps a
-    /// page, also `vm_normal_folio()` of it with its [`FolioState`]: all in one call.
+    /// page, also `vm_normal_folio()` of it with its [`FolioState`], and tries to lock that
+    /// folio as [`Folio::try_lock_anon_root`] does: all in one call. The third element is
+    /// the folio, its state, and the root of its anon_vma tree if the folio is now locked.
     ///
     /// # Safety
     ///
     /// `ptep` is the entry for `addr` of `vma` in a mapped PTE table whose lock the caller
-    /// holds for `'a` (so the folio stays mapped, and allocated, meanwhile).
+    /// holds for `'a` (so the folio stays mapped, and allocated, meanwhile). A folio returned
+    /// locked must be unlocked by the caller ([`Folio::unlock`]) before that lock goes.
     pub(super) unsafe fn read_pte<'a>(
         vma: &Vma,
         addr: u64,
         ptep: *mut bindings::pte_t,
-    ) -> (
-        c::pgmove_pte_kind,
-        bindings::pte_t,
-        Option<(&'a Folio, FolioState)>,
-    ) {
+    ) -> (c::pgmove_pte_kind, bindings::pte_t, Option<ReadFolio<'a>>) {
         let mut val = bindings::pte_t { pte: 0 };
-        let (mut folio, mut state) = (core::ptr::null_mut(), 0);
+        let (mut folio, mut state, mut root) = (core::ptr::null_mut(), 0, core::ptr::null_mut());
         // SAFETY: `ptep` is a mapped entry of `vma` at `addr`, locked (caller); the rest is ours.
         let kind = unsafe {
             c::pgmove_ptep_get_folio(
@@ -167,12 +174,16 @@ impl Folio {
                 &mut val,
                 &mut folio,
                 &mut state,
+                &mut root,
             )
         };
-        // SAFETY: mapped by the entry, whose table lock the caller holds for `'a`.
-        let folio =
-            (!folio.is_null()).then(|| (unsafe { Folio::from_raw(folio) }, FolioState(state)));
-        (kind, val, folio)
+        let read = (!folio.is_null()).then(|| ReadFolio {
+            // SAFETY: mapped by the entry, whose table lock the caller holds for `'a`.
+            folio: unsafe { Folio::from_raw(folio) },
+            state: FolioState(state),
+            locked_root: NonNull::new(root),
+        });
+        (kind, val, read)
     }
 
     /// Tries to lock the folio without sleeping or taking a reference, and returns the root

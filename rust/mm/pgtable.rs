@@ -28,7 +28,7 @@
 //! one lock it is taken once.
 
 use super::{
-    folio::{Folio, FolioState, LockedAnonVma, LockedFolio, VmaAnonVmaLock},
+    folio::{Folio, LockedAnonVma, LockedFolio, ReadFolio, VmaAnonVmaLock},
     mmap::MmapReadGuard,
     swap::SwapDevice,
     vma::{MoveVmas, Vma},
@@ -154,18 +154,17 @@ unsafe fn read_entry(ptr: *mut bindings::pte_t) -> (PteKind, PteVal) {
 }
 
 /// Reads a source entry of a batch: its kind and value and, if it maps a page, the folio
-/// with its [`FolioState`] ([`Folio::read_pte`]).
+/// as [`Folio::read_pte`] found (and maybe locked) it.
 ///
 /// # Safety
 ///
-/// `ptr` is the entry for `addr` of `vma` in a mapped PTE table whose lock the caller holds
-/// for `'a`.
+/// As for [`Folio::read_pte`].
 #[inline(always)]
 unsafe fn read_src_entry<'a>(
     vma: &Vma,
     addr: u64,
     ptr: *mut bindings::pte_t,
-) -> (PteKind, PteVal, Option<(&'a Folio, FolioState)>) {
+) -> (PteKind, PteVal, Option<ReadFolio<'a>>) {
     // SAFETY: as the caller guarantees.
     let (kind, val, folio) = unsafe { Folio::read_pte(vma, addr, ptr) };
     (PteKind::from_c(kind), PteVal(val), folio)
@@ -998,34 +997,29 @@ impl<'s, E: Batched> RunFolios<'s, E> {
     }
 }
 
-/// The folio a present, non-zero-page source entry maps (`folio`, from [`read_src_entry`]),
-/// locked, if a run or a whole-table move may take it: small, anonymous, exclusive, not
-/// pinned, lockable without waiting, and of the anon_vma tree whose root is `root`. `None`
-/// (with nothing locked) otherwise.
+/// The folio a present, non-zero-page source entry maps (`read`, from [`read_src_entry`],
+/// which tried its lock), locked, if a run or a whole-table move may take it: small,
+/// anonymous, exclusive, not pinned, lockable without waiting, and of the anon_vma tree
+/// whose root is `root`. `None` (with nothing locked: the lookup's lock is dropped) otherwise.
 ///
 /// The caller holds the lock of the table `val` was read from, and keeps it until it has
 /// listed the folio in a [`RunFolios`] (which unlocks it before that lock goes).
-#[inline(never)]
-#[link_section = ".text.hot.pgmove"]
+#[inline(always)]
 fn lock_movable_folio(
-    folio: Option<(&Folio, FolioState)>,
+    read: Option<ReadFolio<'_>>,
     root: NonNull<bindings::anon_vma>,
 ) -> Option<NonNull<bindings::folio>> {
-    let (folio, state) = folio?;
-    if !state.is_movable_small() {
-        return None;
-    }
-    // SAFETY: the folio stays mapped by this entry, under the caller's lock, until it is
-    // moved; the caller's `RunFolios` unlocks it before that lock goes.
-    let folio_root = unsafe { folio.try_lock_anon_root() }?;
+    let read = read?;
+    // Not locked: contended, or not anonymous.
+    let folio_root = read.locked_root?;
     // Under the folio lock `mapping` is stable: only folios of the locked tree move (an
     // exclusive folio of another tree is left to the per-page path).
-    if folio_root != root {
-        // SAFETY: locked just above, not handed out.
-        unsafe { folio.unlock() };
+    if !read.state.is_movable_small() || folio_root != root {
+        // SAFETY: locked by the lookup, not handed out.
+        unsafe { read.folio.unlock() };
         return None;
     }
-    NonNull::new(folio.as_ptr())
+    NonNull::new(read.folio.as_ptr())
 }
 
 /// Where [`write_moved_entry`] takes the source entry's last value from.
@@ -1123,7 +1117,8 @@ impl PtePairLock<'_> {
                 break;
             }
             // SAFETY: the entry lies in the mapped table (`entry_ptr` checks), which we hold
-            // locked until `run` is gone.
+            // locked until `run` is gone; a folio the lookup locks goes to
+            // `lock_movable_folio()`, which lists it in `run` or unlocks it.
             let (kind, src, folio) = unsafe {
                 read_src_entry(src_vma, src_addr + i as u64 * page, self.src.entry_ptr(i))
             };
@@ -1535,7 +1530,8 @@ impl PmdPairLock<'_> {
         let mut run = RunFolios::new(scratch.ptes.as_mut_slice(), scratch.folios.as_mut_slice());
         for i in 0..ptrs {
             // SAFETY: the entry lies in the mapped table (`entry_ptr` checks), which we hold
-            // locked until `run` is gone.
+            // locked until `run` is gone; a folio the lookup locks goes to
+            // `lock_movable_folio()`, which lists it in `run` or unlocks it.
             let (kind, val, folio) =
                 unsafe { read_src_entry(src_vma, src_addr + i as u64 * page, table.entry_ptr(i)) };
             let folio = match kind {
