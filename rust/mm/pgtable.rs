@@ -1328,9 +1328,10 @@ impl<'p> PmdPairLock<'p> {
         // INVARIANT: folios are added locked, mapped by source PMDs under our locks.
         let mut run = RunFolios::new(scratch.pmds.as_mut_slice(), scratch.folios.as_mut_slice());
         for i in 0..max {
-            // SAFETY (both): `i` is below the entries left in either PMD table, which are
-            // allocated while the VMAs are locked (`PmdPtr` invariant); we hold their locks.
+            // SAFETY: `i` is below the entries left in the destination PMD table, which is
+            // allocated while the VMAs are locked (`PmdPtr` invariant); we hold its lock.
             let dst = PmdVal(unsafe { c::pgmove_pmdp_get(dst_pmd.add(i)) });
+            // SAFETY: as above, for the source PMD table.
             let src = PmdVal(unsafe { c::pgmove_pmdp_get(src_pmd.add(i)) });
             if !dst.is_none() || !src.is_trans_huge() || src.is_devmap() {
                 break;
