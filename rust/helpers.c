@@ -383,7 +383,7 @@ void pgmove_set_pmd_at(struct mm_struct *mm, unsigned long addr, pmd_t *pmd, pmd
 	set_pmd_at(mm, addr, pmd, val);
 }
 
-PGMOVE_HOT pte_t pgmove_ptep_get(pte_t *pte)
+pte_t pgmove_ptep_get(pte_t *pte)
 {
 	return ptep_get(pte);
 }
@@ -430,8 +430,8 @@ pte_t pgmove_mk_moved_pte(struct folio *folio, struct vm_area_struct *vma, bool 
 }
 
 /* pgmove_mk_moved_pte() for page idx of a (large) folio. */
-PGMOVE_HOT pte_t pgmove_mk_moved_pte_idx(struct folio *folio, unsigned long idx, struct vm_area_struct *vma,
-			      bool dirty)
+PGMOVE_HOT pte_t pgmove_mk_moved_pte_idx(struct folio *folio, unsigned long idx,
+					 struct vm_area_struct *vma, bool dirty)
 {
 	pte_t pte = mk_pte(folio_page(folio, idx), vma->vm_page_prot);
 
@@ -588,7 +588,7 @@ void pgmove_folio_put(struct folio *folio)
 	folio_put(folio);
 }
 
-PGMOVE_HOT bool pgmove_folio_trylock(struct folio *folio)
+bool pgmove_folio_trylock(struct folio *folio)
 {
 	return folio_trylock(folio);
 }
@@ -654,7 +654,7 @@ bool pgmove_pte_special(pte_t pte)
 	return pte_special(pte);
 }
 
-PGMOVE_HOT bool pgmove_folio_maybe_dma_pinned(struct folio *folio)
+bool pgmove_folio_maybe_dma_pinned(struct folio *folio)
 {
 	return folio_maybe_dma_pinned(folio);
 }
@@ -687,8 +687,9 @@ PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
 }
 
 /* vm_normal_folio(), and pgmove_folio_state() of it into *state. */
-static PGMOVE_HOT struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma, unsigned long addr,
-						   pte_t pte, unsigned int *state)
+static PGMOVE_HOT struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma,
+							  unsigned long addr, pte_t pte,
+							  unsigned int *state)
 {
 	struct folio *folio = vm_normal_folio(vma, addr, pte);
 
@@ -747,7 +748,7 @@ PGMOVE_HOT enum pgmove_pte_kind pgmove_ptep_get_folio(struct vm_area_struct *vma
 
 /* folio_move_anon_rmap() and the index for addr: the folio's rmap now names vma, addr. */
 PGMOVE_HOT void pgmove_folio_move_anon_rmap_at(struct folio *folio, struct vm_area_struct *vma,
-				    unsigned long addr)
+					       unsigned long addr)
 {
 	folio_move_anon_rmap(folio, vma);
 	folio->index = linear_page_index(vma, addr);

@@ -1264,12 +1264,8 @@ impl<'p> PmdPairLock<'p> {
                     return Err(EBUSY);
                 }
                 folio.move_anon_rmap(vmas.dst(), dst_addr);
-                // SAFETY: builds a huge PMD for the folio's head page with the destination's
-                // protection, dirty and writable as `move_pages_huge_pmd()` (and mremap) do.
-                unsafe {
-                    let head = c::pgmove_folio_page(folio.as_ptr());
-                    c::pgmove_mk_huge_pmd(head, vmas.dst().as_ptr(), true)
-                }
+                // SAFETY: `old` mapped `folio`, a THP.
+                unsafe { moved_huge_pmd(NonNull::new(folio.as_ptr()), PmdVal(old), vmas.dst()) }
             }
             None => {
                 if !src.is_huge_zero() {
@@ -1277,21 +1273,19 @@ impl<'p> PmdPairLock<'p> {
                 }
                 // SAFETY: we hold the source PMD lock; the entry maps the huge zero page,
                 // which has no rmap to rewrite.
-                unsafe {
-                    let old = c::pmdp_huge_clear_flush(vmas.src().as_ptr(), src_addr as _, src_pmd);
-                    c::pgmove_mk_huge_pmd(c::pgmove_pmd_page(old), vmas.dst().as_ptr(), false)
-                }
+                let old = unsafe {
+                    c::pmdp_huge_clear_flush(vmas.src().as_ptr(), src_addr as _, src_pmd)
+                };
+                // SAFETY: `old` mapped the huge zero page.
+                unsafe { moved_huge_pmd(None, PmdVal(old), vmas.dst()) }
             }
         };
-        // SAFETY: both PMD locks are held; the destination is none (checked); the deposited
-        // PTE table that backs a later split of the huge PMD moves with it.
-        unsafe {
-            c::pgmove_set_pmd_at(mm, dst_addr as _, dst_pmd, new);
-            let table = c::pgtable_trans_huge_withdraw(mm, src_pmd);
-            c::pgtable_trans_huge_deposit(mm, dst_pmd, table);
-        }
+        // SAFETY: both PMD locks are held; the destination is none (checked); the source was
+        // the huge PMD just cleared.
+        unsafe { link_moved_huge_pmd(mm, dst_addr, dst_pmd, src_pmd, new) };
         Ok(())
     }
+
     /// Moves a run of huge PMDs from `src_addr` on to `dst_addr` on, as a batch of
     /// [`Self::move_huge`] with one TLB flush: up to `max` of them, within both PMD tables
     /// (whose locks `self` holds), as long as the destination PMD is none and the source maps
@@ -1393,36 +1387,65 @@ impl<'p> PmdPairLock<'p> {
                 unsafe { c::pgmove_set_pmd_at(mm, src_i as _, src_p, e.old.0) };
                 continue;
             }
-            let new = match e.folio {
-                Some(f) => {
-                    // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
-                    let folio = unsafe { Folio::from_raw(f.as_ptr()) };
-                    // SAFETY: the folio is locked; `MoveVmas` gave the destination an anon_vma.
-                    unsafe { folio.move_anon_rmap_locked(dst_vma, dst_i) };
-                    // SAFETY: a huge PMD for the THP's head page with the destination's
-                    // protection, dirty and writable, as `move_huge` writes it.
-                    unsafe {
-                        c::pgmove_mk_huge_pmd(
-                            c::pgmove_folio_page(f.as_ptr()),
-                            dst_vma.as_ptr(),
-                            true,
-                        )
-                    }
-                }
-                // SAFETY: the cleared entry mapped the huge zero page, which has no rmap.
-                None => unsafe {
-                    c::pgmove_mk_huge_pmd(c::pgmove_pmd_page(e.old.0), dst_vma.as_ptr(), false)
-                },
-            };
-            // SAFETY: both PMD locks are held; the destination is none (checked under them);
-            // the deposited PTE table that backs a later split of the huge PMD moves with it.
-            unsafe {
-                c::pgmove_set_pmd_at(mm, dst_i as _, dst_p, new);
-                let table = c::pgtable_trans_huge_withdraw(mm, src_p);
-                c::pgtable_trans_huge_deposit(mm, dst_p, table);
+            if let Some(f) = e.folio {
+                // SAFETY: listed folios are locked and allocated (`RunFolios` invariant).
+                let folio = unsafe { Folio::from_raw(f.as_ptr()) };
+                // SAFETY: the folio is locked; `MoveVmas` gave the destination an anon_vma.
+                unsafe { folio.move_anon_rmap_locked(dst_vma, dst_i) };
             }
+            // SAFETY: the cleared entry `e.old` mapped the listed THP, or the huge zero page.
+            let new = unsafe { moved_huge_pmd(e.folio, e.old, dst_vma) };
+            // SAFETY: both PMD locks are held; the destination is none (checked under them);
+            // the source is the huge PMD cleared above.
+            unsafe { link_moved_huge_pmd(mm, dst_i, dst_p, src_p, new) };
         }
         moved
+    }
+}
+
+/// The destination PMD for a moved huge PMD, as `move_pages_huge_pmd()` (and mremap) write
+/// it: the THP's head page with the destination's protection, dirty and writable; or, with no
+/// folio, the huge zero page the cleared entry `old` mapped, read-only.
+///
+/// # Safety
+///
+/// `folio` (if any) is the THP that `old` mapped; without it, `old` mapped the huge zero page.
+unsafe fn moved_huge_pmd(
+    folio: Option<NonNull<bindings::folio>>,
+    old: PmdVal,
+    dst_vma: &Vma,
+) -> bindings::pmd_t {
+    // SAFETY: builds an entry for a page the caller vouches for (a THP's head or the huge
+    // zero page).
+    unsafe {
+        match folio {
+            Some(f) => {
+                c::pgmove_mk_huge_pmd(c::pgmove_folio_page(f.as_ptr()), dst_vma.as_ptr(), true)
+            }
+            None => c::pgmove_mk_huge_pmd(c::pgmove_pmd_page(old.0), dst_vma.as_ptr(), false),
+        }
+    }
+}
+
+/// Writes the moved huge PMD `new` at `dst_pmd` (for `dst_addr`) and moves the PTE table
+/// deposited for a later split of it from `src_pmd`'s table to `dst_pmd`'s.
+///
+/// # Safety
+///
+/// The caller holds both PMD locks; `dst_pmd` is none; `src_pmd` held the huge PMD that `new`
+/// replaces (cleared now), whose deposited table is still there.
+unsafe fn link_moved_huge_pmd(
+    mm: *mut bindings::mm_struct,
+    dst_addr: u64,
+    dst_pmd: *mut bindings::pmd_t,
+    src_pmd: *mut bindings::pmd_t,
+    new: bindings::pmd_t,
+) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        c::pgmove_set_pmd_at(mm, dst_addr as _, dst_pmd, new);
+        let table = c::pgtable_trans_huge_withdraw(mm, src_pmd);
+        c::pgtable_trans_huge_deposit(mm, dst_pmd, table);
     }
 }
 
