@@ -670,6 +670,16 @@ PGMOVE_HOT unsigned int pgmove_first_maybe_pinned(struct folio **folios, unsigne
 	return i;
 }
 
+/* folio_unlock() of each folio of folios[0..n) that is not NULL: one call for a batch. */
+PGMOVE_HOT void pgmove_folios_unlock(struct folio **folios, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (folios[i])
+			folio_unlock(folios[i]);
+}
+
 PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
 {
 	unsigned int state = 0;
@@ -686,12 +696,24 @@ PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
 	return state;
 }
 
-/* vm_normal_folio(), and pgmove_folio_state() of it into *state. */
-static PGMOVE_HOT struct folio *pgmove_normal_folio_state(struct vm_area_struct *vma,
-							  unsigned long addr, pte_t pte,
-							  unsigned int *state)
+/*
+ * vm_normal_folio() of a present entry that does not map the zero page, in a VMA that MOVE
+ * accepts (anonymous: no vm_ops; not VM_PFNMAP or VM_MIXEDMAP), where vm_normal_page()
+ * comes down to this: a special entry maps no normal page, any other one the page of its
+ * pfn. The same folio without the two out-of-line calls on the batched paths; a special
+ * entry gives NULL and is left to the per-page path (which asks vm_normal_folio()).
+ */
+static PGMOVE_HOT struct folio *pgmove_anon_normal_folio(pte_t pte)
 {
-	struct folio *folio = vm_normal_folio(vma, addr, pte);
+	if (unlikely(pte_special(pte)))
+		return NULL;
+	return page_folio(pfn_to_page(pte_pfn(pte)));
+}
+
+/* pgmove_anon_normal_folio(), and pgmove_folio_state() of it into *state. */
+static PGMOVE_HOT struct folio *pgmove_normal_folio_state(pte_t pte, unsigned int *state)
+{
+	struct folio *folio = pgmove_anon_normal_folio(pte);
 
 	*state = folio ? pgmove_folio_state(folio) : 0;
 	return folio;
@@ -729,8 +751,7 @@ PGMOVE_HOT struct anon_vma *pgmove_folio_trylock_anon_root(struct folio *folio)
  * it and pgmove_folio_trylock_anon_root() of that folio (*folio and *locked_root are NULL
  * otherwise; the folio is locked if *locked_root is not NULL).
  */
-PGMOVE_HOT enum pgmove_pte_kind pgmove_ptep_get_folio(struct vm_area_struct *vma,
-						      unsigned long addr, pte_t *pte, pte_t *val,
+PGMOVE_HOT enum pgmove_pte_kind pgmove_ptep_get_folio(pte_t *pte, pte_t *val,
 						      struct folio **folio, unsigned int *state,
 						      struct anon_vma **locked_root)
 {
@@ -740,17 +761,25 @@ PGMOVE_HOT enum pgmove_pte_kind pgmove_ptep_get_folio(struct vm_area_struct *vma
 	*state = 0;
 	*locked_root = NULL;
 	if (kind == PGMOVE_PTE_PAGE)
-		*folio = pgmove_normal_folio_state(vma, addr, *val, state);
+		*folio = pgmove_normal_folio_state(*val, state);
 	if (*folio)
 		*locked_root = pgmove_folio_trylock_anon_root(*folio);
 	return kind;
 }
 
-/* folio_move_anon_rmap() and the index for addr: the folio's rmap now names vma, addr. */
+/*
+ * The folio's anon rmap now names vma at addr: what folio_move_anon_rmap() does (one store,
+ * under the folio lock, of the anon_vma and PAGE_MAPPING_ANON together, so that a lockless
+ * reader such as folio_test_anon() never sees one without the other), here inline, and the
+ * index for addr.
+ */
 PGMOVE_HOT void pgmove_folio_move_anon_rmap_at(struct folio *folio, struct vm_area_struct *vma,
 					       unsigned long addr)
 {
-	folio_move_anon_rmap(folio, vma);
+	VM_BUG_ON_FOLIO(!folio_test_locked(folio), folio);
+	VM_BUG_ON_VMA(!vma->anon_vma, vma);
+	WRITE_ONCE(folio->mapping,
+		   (struct address_space *)((unsigned long)vma->anon_vma + PAGE_MAPPING_ANON));
 	folio->index = linear_page_index(vma, addr);
 }
 

@@ -158,8 +158,8 @@ enum pgmove_pte_kind {
 	PGMOVE_PTE_OTHER,	/* not present: swap, migration or device entry, marker */
 };
 enum pgmove_pte_kind pgmove_ptep_get_kind(pte_t *pte, pte_t *val);
-enum pgmove_pte_kind pgmove_ptep_get_folio(struct vm_area_struct *vma, unsigned long addr,
-					   pte_t *pte, pte_t *val, struct folio **folio,
+/* For entries of a VMA that MOVE accepts (anonymous, not VM_PFNMAP or VM_MIXEDMAP). */
+enum pgmove_pte_kind pgmove_ptep_get_folio(pte_t *pte, pte_t *val, struct folio **folio,
 					   unsigned int *state, struct anon_vma **locked_root);
 void pgmove_spin_lock(spinlock_t *lock);
 void pgmove_spin_lock_nested(spinlock_t *lock);
@@ -196,6 +196,7 @@ unsigned long pgmove_pte_pfn(pte_t pte);
 bool pgmove_pte_special(pte_t pte);
 bool pgmove_folio_maybe_dma_pinned(struct folio *folio);
 unsigned int pgmove_first_maybe_pinned(struct folio **folios, unsigned int n);
+void pgmove_folios_unlock(struct folio **folios, unsigned int n);
 /* The folio tests of the hot paths in one call: a mask of these bits. */
 enum pgmove_folio_state {
 	PGMOVE_FOLIO_LARGE = 1,			/* folio_test_large() */

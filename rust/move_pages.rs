@@ -272,19 +272,21 @@ fn move_step(
     if whole_table && !vmas.is_exclusive() {
         return Err(WANT_EXCLUSIVE);
     }
-    if whole_table
-        && move_table(
+    if whole_table {
+        let tables = move_tables(
             vmas,
             &dst_pmd,
             &src_pmd,
             dst_addr,
             src_addr,
+            src_end,
             allow_src_holes,
             scratch,
             mb,
-        )
-    {
-        return Ok(PMD_SIZE);
+        );
+        if tables > 0 {
+            return Ok(tables as u64 * PMD_SIZE);
+        }
     }
     let dst_pmdval = dst_pmd.get_lockless();
     // Never overwrite a huge destination; if one appears later the rechecks catch it.
@@ -474,42 +476,46 @@ fn move_huge_run(
     pair.move_huge_run(vmas, dst_addr, src_addr, left, &anon_vma, scratch)
 }
 
-/// The whole-table path: with the mmap write lock held, moves the PTE table that maps the
-/// 2 MiB at `src_addr` to `dst_addr` when every entry in it can move. An empty table at the
-/// destination is freed first (as RECLAIM would). False when the table cannot move as a
-/// whole; then nothing changed and the run and per-page paths take over.
+/// The whole-table path: with the mmap write lock held, moves the PTE tables that map the
+/// 2 MiB ranges from `src_addr` on (up to `src_end`) to `dst_addr` on, as long as every entry
+/// in each can move, with one TLB flush for up to [`TABLES_PER_RUN`](crate::mm::pgtable::TABLES_PER_RUN) tables. An empty table at
+/// the first destination is freed first (as RECLAIM would). Returns the tables moved; with 0
+/// nothing changed and the run and per-page paths take over.
 #[allow(clippy::too_many_arguments)]
-fn move_table(
+fn move_tables(
     vmas: &MoveVmas<'_>,
     dst_pmd: &PmdPtr<'_>,
     src_pmd: &PmdPtr<'_>,
     dst_addr: u64,
     src_addr: u64,
+    src_end: u64,
     allow_src_holes: bool,
     scratch: &mut RunScratch,
     mb: &mut MayBlock,
-) -> bool {
+) -> usize {
     if !src_pmd.get().is_table() {
-        return false;
+        return 0;
     }
     if dst_pmd.get().is_table() {
         let Some(table) = LockedPteTable::lock(dst_pmd, dst_addr, mb) else {
-            return false;
+            return 0;
         };
         let mut freed = FreedTables::new(vmas.mm());
         // A destination table in use stays: the per-page path reports EEXIST.
         if table.detach(&mut freed).is_err() {
-            return false;
+            return 0;
         }
     }
     let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {
-        return false;
+        return 0;
     };
     let mut pair = PmdPairLock::lock(dst_pmd, src_pmd, mb);
-    pair.move_table(
+    let max = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
+    pair.move_tables(
         vmas,
         dst_addr,
         src_addr,
+        max,
         allow_src_holes,
         &anon_vma,
         scratch,

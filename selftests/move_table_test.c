@@ -164,6 +164,87 @@ TEST_F(table, pinned_page_falls_back)
 	close(ring);
 }
 
+/*
+ * Tables move in runs (one TLB flush for several): a page pinned in the third of four tables
+ * is found after the flush. The two tables before it move whole, the third goes back where
+ * it was (unchanged), and the per-page path stops at the pinned page; once it is unpinned
+ * the rest moves, the last table whole again.
+ */
+TEST_F(table, pinned_page_in_later_table_of_run)
+{
+	unsigned long n = AREA / PAGE, pinned = 2 * PMD / PAGE + 7;
+	struct io_uring_params params = { 0 };
+	struct iovec iov = { .iov_base = self->src + pinned * PAGE, .iov_len = PAGE };
+	uint64_t *pfn = calloc(n, sizeof(*pfn));
+	long long before, after;
+	struct move_res r;
+	int ring;
+
+	fill_pages(self->src, AREA, 27);
+	for (unsigned long i = 0; i < n; i++)
+		pfn[i] = pfn_of(self->src + i * PAGE);
+	ring = syscall(__NR_io_uring_setup, 4, &params);
+	if (ring < 0)
+		SKIP(return, "io_uring_setup: %s", strerror(errno));
+	ASSERT_EQ(0, syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1));
+	before = vmpte_kb(0);
+	r = pgmove_do_move(self->fd, (unsigned long)self->dst, (unsigned long)self->src, AREA, 0);
+	after = vmpte_kb(0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EAGAIN, r.err);
+	ASSERT_EQ(pinned * PAGE, r.moved);
+	/* Two tables moved, the third's 7 pages went to a new destination table. */
+	ASSERT_EQ(before + 4, after) TH_LOG("VmPTE %lld -> %lld kB", before, after);
+	ASSERT_EQ(-1, check_pages(self->dst, pinned * PAGE, 27));
+	ASSERT_EQ(-1, check_pages_from(self->src + pinned * PAGE, pinned, AREA - pinned * PAGE,
+				       27));
+	for (unsigned long i = 0; i < pinned; i++) {
+		ASSERT_EQ(pfn[i], pfn_of(self->dst + i * PAGE)) TH_LOG("page %lu copied", i);
+	}
+	r = pgmove_do_move(self->fd, (unsigned long)self->dst + pinned * PAGE,
+			   (unsigned long)self->src + pinned * PAGE, AREA - pinned * PAGE, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EBUSY, r.err);
+	ASSERT_EQ(-EBUSY, r.moved);
+	/* Unpinned now (closing the ring would unpin later, from a workqueue). */
+	ASSERT_EQ(0, syscall(__NR_io_uring_register, ring, IORING_UNREGISTER_BUFFERS, NULL, 0));
+	close(ring);
+	r = pgmove_do_move(self->fd, (unsigned long)self->dst + pinned * PAGE,
+			   (unsigned long)self->src + pinned * PAGE, AREA - pinned * PAGE, 0);
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d moved %lld", r.err, r.moved);
+	/* The rest of the third table page by page, the fourth whole: one more table. */
+	ASSERT_EQ(after, vmpte_kb(0));
+	ASSERT_EQ(-1, check_pages(self->dst, AREA, 27));
+	for (unsigned long i = 0; i < n; i++) {
+		ASSERT_EQ(pfn[i], pfn_of(self->dst + i * PAGE)) TH_LOG("page %lu copied", i);
+	}
+	ASSERT_TRUE(all_zero(self->src, AREA));
+	free(pfn);
+}
+
+/*
+ * A swap entry in the third of four tables ends the run before that table: two tables move
+ * whole, the third page by page (its destination table is new), the fourth whole.
+ */
+TEST_F(table, swap_entry_in_later_table_of_run)
+{
+	unsigned long swapped = 2 * PMD + 50 * PAGE;
+	long long before;
+
+	fill_pages(self->src, AREA, 28);
+	if (!have_swap())
+		SKIP(return, "no swap in this system");
+	if (page_out(self->src + swapped, PAGE) < 1)
+		SKIP(return, "MADV_PAGEOUT did not swap the page out");
+	before = vmpte_kb(0);
+	ASSERT_EQ(0, pgmove_do_move(self->fd, (unsigned long)self->dst, (unsigned long)self->src,
+				    AREA, 0).ret);
+	ASSERT_EQ(before + 4, vmpte_kb(0));
+	ASSERT_TRUE(pagemap_entry(self->dst + swapped) & PM_SWAP);
+	ASSERT_EQ(-1, check_pages(self->dst, AREA, 28));
+	ASSERT_TRUE(all_zero(self->src, AREA));
+}
+
 /* A swap entry in the table: the per-page path moves it; everything arrives. */
 TEST_F(table, swap_entry_falls_back)
 {

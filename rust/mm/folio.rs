@@ -149,34 +149,30 @@ impl Folio {
     }
 
     /// Reads the entry at `ptep` (`ptep_get()`) and classifies it; for an entry that maps a
-    /// page, also `vm_normal_folio()` of it with its [`FolioState`], and tries to lock that
-    /// folio as [`Folio::try_lock_anon_root`] does: all in one call. The third element is
-    /// the folio, its state, and the root of its anon_vma tree if the folio is now locked.
+    /// page, also the folio of it with its [`FolioState`], and tries to lock that folio as
+    /// [`Folio::try_lock_anon_root`] does: all in one call. The third element is the folio,
+    /// its state, and the root of its anon_vma tree if the folio is now locked.
+    ///
+    /// The folio is what `vm_normal_folio()` gives for a VMA that MOVE accepts (anonymous,
+    /// not `VM_PFNMAP` or `VM_MIXEDMAP`): that of the entry's pfn, none for a special entry
+    /// (which the batched paths leave to the per-page path).
     ///
     /// # Safety
     ///
-    /// `ptep` is the entry for `addr` of `vma` in a mapped PTE table whose lock the caller
-    /// holds for `'a` (so the folio stays mapped, and allocated, meanwhile). A folio returned
-    /// locked must be unlocked by the caller ([`Folio::unlock`]) before that lock goes.
+    /// `ptep` is an entry of `vma`, one of the VMAs of a [`MoveVmas`](super::vma::MoveVmas)
+    /// (so MOVE accepts it), in a mapped PTE table whose lock the caller holds for `'a` (so
+    /// the folio stays mapped, and allocated, meanwhile). A folio returned locked must be
+    /// unlocked by the caller ([`Folio::unlock`]) before that lock goes.
     pub(super) unsafe fn read_pte<'a>(
-        vma: &Vma,
-        addr: u64,
+        _vma: &Vma,
         ptep: *mut bindings::pte_t,
     ) -> (c::pgmove_pte_kind, bindings::pte_t, Option<ReadFolio<'a>>) {
         let mut val = bindings::pte_t { pte: 0 };
         let (mut folio, mut state, mut root) = (core::ptr::null_mut(), 0, core::ptr::null_mut());
-        // SAFETY: `ptep` is a mapped entry of `vma` at `addr`, locked (caller); the rest is ours.
-        let kind = unsafe {
-            c::pgmove_ptep_get_folio(
-                vma.as_ptr(),
-                addr as _,
-                ptep,
-                &mut val,
-                &mut folio,
-                &mut state,
-                &mut root,
-            )
-        };
+        // SAFETY: `ptep` is a mapped entry of a VMA MOVE accepts, locked (caller); the rest is
+        // ours.
+        let kind =
+            unsafe { c::pgmove_ptep_get_folio(ptep, &mut val, &mut folio, &mut state, &mut root) };
         let read = (!folio.is_null()).then(|| ReadFolio {
             // SAFETY: mapped by the entry, whose table lock the caller holds for `'a`.
             folio: unsafe { Folio::from_raw(folio) },

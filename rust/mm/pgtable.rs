@@ -162,11 +162,10 @@ unsafe fn read_entry(ptr: *mut bindings::pte_t) -> (PteKind, PteVal) {
 #[inline(always)]
 unsafe fn read_src_entry<'a>(
     vma: &Vma,
-    addr: u64,
     ptr: *mut bindings::pte_t,
 ) -> (PteKind, PteVal, Option<ReadFolio<'a>>) {
     // SAFETY: as the caller guarantees.
-    let (kind, val, folio) = unsafe { Folio::read_pte(vma, addr, ptr) };
+    let (kind, val, folio) = unsafe { Folio::read_pte(vma, ptr) };
     (PteKind::from_c(kind), PteVal(val), folio)
 }
 
@@ -892,15 +891,18 @@ impl Batched for HugeEntry {
 /// never crosses a PTE table, so at most a table's worth) and huge PMDs (at most a PMD
 /// table's worth).
 pub(crate) struct RunScratch {
-    ptes: KVec<RunEntry>,
-    pmds: KVec<HugeEntry>,
+    ptes: KVVec<RunEntry>,
+    pmds: KVVec<HugeEntry>,
     /// The folios of the listed entries, side by side, for the one-call pin check.
-    folios: KVec<Option<NonNull<bindings::folio>>>,
+    folios: KVVec<Option<NonNull<bindings::folio>>>,
 }
 
-/// `n` copies of `empty`, allocated at once.
-fn filled<E: Copy>(n: usize, empty: E) -> Result<KVec<E>> {
-    let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+/// The most whole PTE tables [`PmdPairLock::move_tables`] moves with one TLB flush.
+pub(crate) const TABLES_PER_RUN: usize = 8;
+
+/// `n` copies of `empty`, allocated at once (with vmalloc if kmalloc cannot).
+fn filled<E: Copy>(n: usize, empty: E) -> Result<KVVec<E>> {
+    let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
     for _ in 0..n {
         // Within the capacity: does not allocate.
         v.push(empty, GFP_KERNEL)?;
@@ -909,10 +911,11 @@ fn filled<E: Copy>(n: usize, empty: E) -> Result<KVec<E>> {
 }
 
 impl RunScratch {
-    /// Room for batches of moves of up to `pages` pages each.
+    /// Room for batches of moves of up to `pages` pages each: a run of PTEs, of whole PTE
+    /// tables (up to [`TABLES_PER_RUN`] of them) or of huge PMDs.
     pub(crate) fn new(pages: u64) -> Result<Self> {
-        let ptes = pages.clamp(1, u64::from(c::PGMOVE_PTRS_PER_PTE)) as usize;
         let per_pmd = u64::from(c::PGMOVE_PTRS_PER_PTE);
+        let ptes = pages.clamp(1, TABLES_PER_RUN as u64 * per_pmd) as usize;
         let pmds = (pages / per_pmd).clamp(1, u64::from(c::PGMOVE_PTRS_PER_PMD)) as usize;
         Ok(Self {
             ptes: filled(ptes, RunEntry::EMPTY)?,
@@ -925,10 +928,15 @@ impl RunScratch {
     fn capacity(&self) -> usize {
         self.ptes.len()
     }
+
+    /// How many whole PTE tables a run may have.
+    fn tables(&self) -> usize {
+        self.ptes.len() / c::PGMOVE_PTRS_PER_PTE as usize
+    }
 }
 
 /// The entries of a batch, whose folios are locked, while [`PtePairLock::move_run`],
-/// [`PmdPairLock::move_table`] or [`PmdPairLock::move_huge_run`] works on them; `Drop`
+/// [`PmdPairLock::move_tables`] or [`PmdPairLock::move_huge_run`] works on them; `Drop`
 /// unlocks every folio.
 ///
 /// # Invariants
@@ -972,6 +980,25 @@ impl<'s, E: Batched> RunFolios<'s, E> {
 
     fn entries(&self) -> &[E] {
         &self.slots[..self.len]
+    }
+
+    /// Unlists the entries from the `n`th on, unlocking their folios (in one call).
+    fn truncate(&mut self, n: usize) {
+        if n >= self.len {
+            return;
+        }
+        let unlisted = &self.folios[n..self.len];
+        // SAFETY: `Option<NonNull<folio>>` is laid out as a folio pointer, NULL for `None`;
+        // every listed folio is locked by us and allocated (type invariant), and is unlocked
+        // once: it is unlisted right after.
+        unsafe {
+            c::pgmove_folios_unlock(
+                unlisted.as_ptr().cast::<*mut bindings::folio>().cast_mut(),
+                unlisted.len() as _,
+            )
+        };
+        // INVARIANT: the entries left are still locked.
+        self.len = n;
     }
 
     fn entries_mut(&mut self) -> &mut [E] {
@@ -1066,17 +1093,8 @@ unsafe fn write_moved_entry(
 }
 
 impl<E: Batched> Drop for RunFolios<'_, E> {
-    #[inline(never)]
-    #[link_section = ".text.hot.pgmove"]
     fn drop(&mut self) {
-        for e in self.entries() {
-            if let Some(folio) = e.folio() {
-                // SAFETY: locked by us and still allocated (type invariant); unlocked once,
-                // since the list is emptied below.
-                unsafe { Folio::from_raw(folio.as_ptr()).unlock() };
-            }
-        }
-        self.len = 0;
+        self.truncate(0);
     }
 }
 
@@ -1119,9 +1137,7 @@ impl PtePairLock<'_> {
             // SAFETY: the entry lies in the mapped table (`entry_ptr` checks), which we hold
             // locked until `run` is gone; a folio the lookup locks goes to
             // `lock_movable_folio()`, which lists it in `run` or unlocks it.
-            let (kind, src, folio) = unsafe {
-                read_src_entry(src_vma, src_addr + i as u64 * page, self.src.entry_ptr(i))
-            };
+            let (kind, src, folio) = unsafe { read_src_entry(src_vma, self.src.entry_ptr(i)) };
             let folio = match kind {
                 PteKind::Zero => None,
                 PteKind::Page => match lock_movable_folio(folio, root) {
@@ -1449,174 +1465,297 @@ unsafe fn link_moved_huge_pmd(
     }
 }
 
-/// A PTE table mapped and locked under its PMD's lock, for [`PmdPairLock::move_table`].
+/// A source PTE table of [`PmdPairLock::move_tables`], mapped and locked under its PMD's lock
+/// while its entries are checked, then detached from that PMD and unlocked.
 ///
 /// # Invariants
 ///
 /// `pte` is the table's first entry, mapped by `__pte_offset_map()` (RCU read lock held)
-/// until `Drop`; `ptl` is the table's lock, held by us until `Drop` if `locked`.
-struct WholeTableLock {
+/// until `Drop`; `ptl` is the table's lock, held by us if `locked`.
+struct WholeTable {
     pte: NonNull<bindings::pte_t>,
     ptl: NonNull<bindings::spinlock_t>,
     locked: bool,
 }
 
-impl WholeTableLock {
+impl WholeTable {
+    /// Maps the PTE table that `pmd` (for `addr`) points to and takes its lock, unless it is
+    /// one of the PMD locks `pair` holds already. `None` if the PMD holds no table.
+    ///
+    /// # Safety
+    ///
+    /// `pmd` is an entry of a PMD table whose lock `pair` holds, for `addr` of `mm`.
+    unsafe fn lock(
+        mm: *mut bindings::mm_struct,
+        pmd: *mut bindings::pmd_t,
+        addr: u64,
+        pair: &PmdPairLock<'_>,
+    ) -> Option<Self> {
+        let mut mapped_from = bindings::pmd_t { pmd: 0 };
+        // SAFETY: we hold the PMD's lock, so a table it points to stays there while we map
+        // it; `__pte_offset_map()` takes the RCU read lock (and fails on anything else).
+        let pte = NonNull::new(unsafe { c::__pte_offset_map(pmd, addr as _, &mut mapped_from) })?;
+        // SAFETY: `mapped_from` is the value the table was mapped from.
+        let ptl = unsafe { c::pgmove_pte_lockptr(mm, &mut mapped_from) };
+        let Some(ptl) = NonNull::new(ptl) else {
+            // SAFETY: mapped just above.
+            unsafe { c::pgmove_pte_unmap(pte.as_ptr()) };
+            return None;
+        };
+        let locked = ptl != pair.dst.lockptr() && ptl != pair.src.lockptr();
+        if locked {
+            // SAFETY: the table's own lock, after the two PMD locks.
+            unsafe { c::pgmove_spin_lock_third(ptl.as_ptr()) };
+        }
+        // INVARIANT: mapped above; locked if `locked`.
+        Some(Self { pte, ptl, locked })
+    }
+
     fn entry_ptr(&self, i: usize) -> *mut bindings::pte_t {
         assert!(i < c::PGMOVE_PTRS_PER_PTE as usize);
         // SAFETY: `i` is within the table, whose first entry `pte` is (type invariant).
         unsafe { self.pte.as_ptr().add(i) }
     }
-}
 
-impl Drop for WholeTableLock {
-    fn drop(&mut self) {
+    /// Drops the table's lock, once the table is detached: nothing else reaches it then.
+    fn unlock(&mut self) {
         if self.locked {
             // SAFETY: held by us (type invariant).
             unsafe { c::pgmove_spin_unlock(self.ptl.as_ptr()) };
+            self.locked = false;
         }
+    }
+}
+
+impl Drop for WholeTable {
+    fn drop(&mut self) {
+        self.unlock();
         // SAFETY: mapped by `__pte_offset_map()` (type invariant); unmapped once.
         unsafe { c::pgmove_pte_unmap(self.pte.as_ptr()) };
     }
 }
 
 impl PmdPairLock<'_> {
-    /// Moves the whole PTE table that maps `[src_addr, src_addr + PMD_SIZE)` so that it maps
-    /// `[dst_addr, dst_addr + PMD_SIZE)`, as mremap's `move_normal_pmd()` does, when every
-    /// entry can move: the zero page, a small exclusive anonymous folio of `anon_vma`'s tree
+    /// Moves the whole PTE tables that map `[src_addr, src_addr + n * PMD_SIZE)` so that they
+    /// map `[dst_addr, dst_addr + n * PMD_SIZE)`, as mremap's `move_normal_pmd()` does, for
+    /// as many tables `n` as can move, up to `max`, to the end of either PMD table, and to
+    /// [`TABLES_PER_RUN`]: a table can move when its destination PMD is none and every entry
+    /// of it can move: the zero page, a small exclusive anonymous folio of `anon_vma`'s tree
     /// that is not pinned and can be locked without waiting, or (with `allow_src_holes`)
-    /// none. The destination PMD must be none. Each entry is rewritten as the per-page path
-    /// writes it (destination protection, writable, soft-dirty, dirty only if it was) and
-    /// each folio's rmap moved, so the result is the per-page path's, with one TLB flush
-    /// and no table allocated. Returns false, having changed nothing, when it cannot.
+    /// none. Each entry is rewritten as the per-page path writes it (destination protection,
+    /// writable, soft-dirty, dirty only if it was) and each folio's rmap moved, so the
+    /// result is the per-page path's, with one TLB flush for all `n` tables and no table
+    /// allocated. Returns `n`; with 0 nothing changed.
     ///
     /// `vmas` must be exclusive ([`MoveVmas::lock_exclusive`], checked): a page fault could
-    /// otherwise find an entry in the moved table through a PMD it read before, and act on
-    /// it at the old address (6.12's `handle_pte_fault()` does not recheck the PMD). Rmap
+    /// otherwise find an entry in a moved table through a PMD it read before, and act on it
+    /// at the old address (6.12's `handle_pte_fault()` does not recheck the PMD). Rmap
     /// walkers are kept out by the anon_vma tree lock and the folio locks; the hardware and
     /// GUP-fast by the cleared PMD and the flush (GUP-fast rechecks the PMD after it pins).
-    /// The table is detached before its entries are rewritten in place, so they need no
-    /// atomic clearing: nothing but us can change them then.
-    #[inline(never)]
-    #[link_section = ".text.hot.pgmove"]
-    pub(crate) fn move_table(
+    /// Each table is detached (its source PMD cleared, under its lock) once its entries are
+    /// checked; from then on nothing but us reaches it, so its lock is dropped (only one
+    /// table lock is held at a time) and its entries are rewritten in place after the flush,
+    /// with no atomic clearing, before it is linked at the destination.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn move_tables(
         &mut self,
         vmas: &MoveVmas<'_>,
         dst_addr: u64,
         src_addr: u64,
+        max: usize,
         allow_src_holes: bool,
         anon_vma: &VmaAnonVmaLock<'_>,
         scratch: &mut RunScratch,
-    ) -> bool {
+    ) -> usize {
         let ptrs = c::PGMOVE_PTRS_PER_PTE as usize;
-        let page = c::PGMOVE_PAGE_SIZE as u64;
+        let per_table = c::PGMOVE_PTRS_PER_PMD as usize;
         let pmd_size = c::PGMOVE_PMD_SIZE as u64;
         if !vmas.is_exclusive() || src_addr % pmd_size != 0 || dst_addr % pmd_size != 0 {
-            return false;
+            return 0;
         }
         let (src_vma, dst_vma) = (vmas.src(), vmas.dst());
-        // Both 2 MiB ranges lie in their VMAs, so no other VMA maps through either table.
-        if src_addr < src_vma.start() || src_addr + pmd_size > src_vma.end() {
-            return false;
+        // Every 2 MiB range lies in its VMA, so no other VMA maps through any of the tables.
+        if src_addr < src_vma.start() || dst_addr < dst_vma.start() {
+            return 0;
         }
-        if dst_addr < dst_vma.start() || dst_addr + pmd_size > dst_vma.end() {
-            return false;
-        }
-        let (dst_pmdval, src_pmdval) = (self.dst.get(), self.src.get());
-        if !dst_pmdval.is_none() || !src_pmdval.is_table() {
-            return false;
-        }
+        let in_vma = |addr: u64, vma: &Vma| (vma.end().saturating_sub(addr) / pmd_size) as usize;
+        // The entries left in each PMD table from the given one on: `self` holds their locks.
+        let left = |addr: u64| per_table - ((addr / pmd_size) as usize & (per_table - 1));
+        let max = max
+            .min(in_vma(src_addr, src_vma))
+            .min(in_vma(dst_addr, dst_vma))
+            .min(left(src_addr))
+            .min(left(dst_addr))
+            .min(scratch.tables())
+            .min(TABLES_PER_RUN);
         let mm = vmas.mm().as_ptr();
-        let mut mapped_from = src_pmdval.raw();
-        // SAFETY: we hold the source PMD's lock and it points to a PTE table, which therefore
-        // stays there while we map it; `__pte_offset_map()` takes the RCU read lock.
-        let pte =
-            unsafe { c::__pte_offset_map(self.src.as_ptr(), src_addr as _, &mut mapped_from) };
-        let Some(pte) = NonNull::new(pte) else {
-            return false;
-        };
-        // SAFETY: `mapped_from` is the value the table was mapped from.
-        let ptl = unsafe { c::pgmove_pte_lockptr(mm, &mut mapped_from) };
-        let Some(ptl) = NonNull::new(ptl) else {
-            // SAFETY: mapped just above.
-            unsafe { c::pgmove_pte_unmap(pte.as_ptr()) };
-            return false;
-        };
-        let locked = ptl != self.dst.lockptr() && ptl != self.src.lockptr();
-        if locked {
-            // SAFETY: the table's own lock, after the two PMD locks.
-            unsafe { c::pgmove_spin_lock_third(ptl.as_ptr()) };
-        }
-        // INVARIANT: mapped above; locked if `locked`.
-        let table = WholeTableLock { pte, ptl, locked };
+        let (src_pmd, dst_pmd) = (self.src.as_ptr(), self.dst.as_ptr());
         let root = anon_vma.root();
-        // INVARIANT: folios are added locked, mapped by entries of the table we hold locked.
+        let mut tables: [Option<WholeTable>; TABLES_PER_RUN] = Default::default();
+        let mut src_pmdvals = [PmdVal(bindings::pmd_t { pmd: 0 }); TABLES_PER_RUN];
+        // INVARIANT: folios are added locked, mapped by entries of tables we hold: locked,
+        // or detached by us (only we reach them).
         let mut run = RunFolios::new(scratch.ptes.as_mut_slice(), scratch.folios.as_mut_slice());
-        for i in 0..ptrs {
-            // SAFETY: the entry lies in the mapped table (`entry_ptr` checks), which we hold
-            // locked until `run` is gone; a folio the lookup locks goes to
-            // `lock_movable_folio()`, which lists it in `run` or unlocks it.
-            let (kind, val, folio) =
-                unsafe { read_src_entry(src_vma, src_addr + i as u64 * page, table.entry_ptr(i)) };
-            let folio = match kind {
-                PteKind::None if allow_src_holes => None,
-                PteKind::Zero => None,
-                PteKind::Page => match lock_movable_folio(folio, root) {
-                    Some(folio) => Some(folio),
-                    None => return false,
-                },
-                PteKind::None | PteKind::Other => return false,
+        let mut n = 0;
+        while n < max {
+            let src_t = src_addr + n as u64 * pmd_size;
+            // SAFETY: `n` is below the entries left in both PMD tables, which are allocated
+            // while the VMAs are locked (`PmdPtr` invariant); we hold their locks.
+            let (dst_p, src_p) = unsafe { (dst_pmd.add(n), src_pmd.add(n)) };
+            // SAFETY: as above.
+            let (dst_val, src_val) =
+                unsafe { (c::pgmove_pmdp_get(dst_p), c::pgmove_pmdp_get(src_p)) };
+            if !PmdVal(dst_val).is_none() || !PmdVal(src_val).is_table() {
+                break;
+            }
+            // SAFETY: `src_p` is an entry of the source PMD table, whose lock we hold.
+            let Some(mut table) = (unsafe { WholeTable::lock(mm, src_p, src_t, self) }) else {
+                break;
             };
-            if !run.push(RunEntry {
-                folio,
-                kind,
-                old: val,
-            }) {
-                return false;
+            if !list_table(&mut run, &table, src_vma, allow_src_holes, root) {
+                // Unlists (and unlocks) what this table listed; the run ends before it.
+                run.truncate(n * ptrs);
+                break;
             }
+            // Detach it; stale TLB entries of the source range go with the flush below.
+            // SAFETY: both PMD locks and the table's lock are held; `src_p` points to it.
+            unsafe { c::pgmove_pmd_clear(src_p) };
+            table.unlock();
+            tables[n] = Some(table);
+            src_pmdvals[n] = PmdVal(src_val);
+            n += 1;
         }
-        // Detach the table: clear the source PMD and flush once (paging-structure caches
-        // too). Afterwards no CPU and no GUP-fast can reach the table through the source
-        // range (a GUP-fast that read the PMD before rechecks it and backs off), the
-        // hardware sets no more accessed or dirty bits in it, and a pin taken before is
-        // visible. Its entries stay as they are until each is rewritten in place.
-        // SAFETY: both PMD locks are held; the source PMD points to the table (checked).
+        if n == 0 {
+            return 0;
+        }
+        // One flush for the run (paging-structure caches too). Afterwards no CPU and no
+        // GUP-fast can reach the tables through the source range (a GUP-fast that read a PMD
+        // before rechecks it and backs off), the hardware sets no more accessed or dirty bits
+        // in them, and a pin taken before is visible.
+        // SAFETY: the source VMA is locked; the range is that of the PMDs just cleared.
         unsafe {
-            c::pgmove_pmd_clear(self.src.as_ptr());
-            c::pgmove_flush_tlb_freed_tables(mm, src_addr as _, (src_addr + pmd_size) as _);
-        }
-        if run.first_pinned() < run.len {
-            // Put the table back, unchanged; the per-page path will stop at the pinned page.
-            // SAFETY: restores the PMD cleared above, under the same locks.
-            unsafe { c::pgmove_set_pmd_at(mm, src_addr as _, self.src.as_ptr(), src_pmdval.raw()) };
-            return false;
-        }
-        for (i, e) in run.entries().iter().enumerate() {
-            if e.kind == PteKind::None {
-                continue;
-            }
-            // SAFETY: listed, and unreachable at the source since the flush (so the entry's
-            // value is final); it is rewritten in place, in the table we hold locked, which no
-            // PMD points to until it is linked at the destination below.
+            c::pgmove_flush_tlb_freed_tables(
+                mm,
+                src_addr as _,
+                (src_addr + n as u64 * pmd_size) as _,
+            )
+        };
+        // A pinned folio's table, and every table after it, goes back unchanged; the per-page
+        // path will stop at the pinned page.
+        let moved = (run.first_pinned() / ptrs).min(n);
+        for (t, val) in src_pmdvals.iter().enumerate().take(n).skip(moved) {
+            // SAFETY: restores the PMD cleared above (`t < n <= max`), under the same locks.
             unsafe {
-                write_moved_entry(
+                c::pgmove_set_pmd_at(
                     mm,
-                    e,
-                    LastValue::InPlace,
-                    dst_vma,
-                    dst_addr + i as u64 * page,
-                    table.entry_ptr(i),
+                    (src_addr + t as u64 * pmd_size) as _,
+                    src_pmd.add(t),
+                    val.raw(),
                 )
             };
         }
-        // SAFETY: both PMD locks are held and the destination PMD is none (checked under
-        // them); the table, with its lock and its entries, now maps the destination range.
-        unsafe { c::pgmove_set_pmd_at(mm, dst_addr as _, self.dst.as_ptr(), src_pmdval.raw()) };
-        // `run` unlocks the folios, then `table` its lock, before the PMD locks go.
+        run.truncate(moved * ptrs);
+        for (t, table) in tables.iter().enumerate().take(moved) {
+            if let Some(table) = table {
+                let entries = &run.entries()[t * ptrs..(t + 1) * ptrs];
+                let dst_t = dst_addr + t as u64 * pmd_size;
+                // SAFETY: the table's entries are listed and unreachable at the source since
+                // the flush (so their values are final), and only we reach the table, which
+                // no PMD points to until it is linked at the destination below.
+                unsafe { rewrite_table(mm, entries, table, dst_vma, dst_t) };
+            }
+        }
+        for (t, val) in src_pmdvals.iter().enumerate().take(moved) {
+            // SAFETY: both PMD locks are held and the destination PMD is none (checked under
+            // them, `t < n`); the table, with its entries, now maps the destination range.
+            unsafe {
+                c::pgmove_set_pmd_at(
+                    mm,
+                    (dst_addr + t as u64 * pmd_size) as _,
+                    dst_pmd.add(t),
+                    val.raw(),
+                )
+            };
+        }
+        // `run` unlocks the folios, then `tables` are unmapped, before the PMD locks go.
         drop(run);
-        drop(table);
-        true
+        drop(tables);
+        moved
     }
+}
+
+/// Rewrites in place each entry of a detached `table` (listed in `entries`, in order) as
+/// [`write_moved_entry`] does, for the destination range from `dst_addr` on.
+///
+/// # Safety
+///
+/// `entries` are listed in a [`RunFolios`] and are the table's, which no PMD points to and
+/// no CPU reaches (flushed) any more; only the caller reaches the table until it links it at
+/// `dst_addr`.
+#[inline(never)]
+#[link_section = ".text.hot.pgmove"]
+unsafe fn rewrite_table(
+    mm: *mut bindings::mm_struct,
+    entries: &[RunEntry],
+    table: &WholeTable,
+    dst_vma: &Vma,
+    dst_addr: u64,
+) {
+    let page = c::PGMOVE_PAGE_SIZE as u64;
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind == PteKind::None {
+            continue;
+        }
+        // SAFETY: listed, and final (caller); rewritten in place, in a table only we reach.
+        unsafe {
+            write_moved_entry(
+                mm,
+                e,
+                LastValue::InPlace,
+                dst_vma,
+                dst_addr + i as u64 * page,
+                table.entry_ptr(i),
+            )
+        };
+    }
+}
+
+/// Lists every entry of the locked source `table` (of `src_vma`) in `run`, as
+/// [`PmdPairLock::move_tables`] needs them: the zero page, a folio that
+/// [`lock_movable_folio`] locks, or (with `allow_src_holes`) none. False at the first entry
+/// that is none of these, or when `run` is full; what this table listed stays listed.
+#[inline(never)]
+#[link_section = ".text.hot.pgmove"]
+fn list_table(
+    run: &mut RunFolios<'_, RunEntry>,
+    table: &WholeTable,
+    src_vma: &Vma,
+    allow_src_holes: bool,
+    root: NonNull<bindings::anon_vma>,
+) -> bool {
+    for i in 0..c::PGMOVE_PTRS_PER_PTE as usize {
+        // SAFETY: the entry lies in the mapped table (`entry_ptr` checks), which the caller
+        // holds locked and then detaches, keeping it until `run` is gone; a folio the lookup
+        // locks goes to `lock_movable_folio()`, which lists it in `run` or unlocks it.
+        let (kind, val, folio) = unsafe { read_src_entry(src_vma, table.entry_ptr(i)) };
+        let folio = match kind {
+            PteKind::None if allow_src_holes => None,
+            PteKind::Zero => None,
+            PteKind::Page => match lock_movable_folio(folio, root) {
+                Some(folio) => Some(folio),
+                None => return false,
+            },
+            PteKind::None | PteKind::Other => return false,
+        };
+        if !run.push(RunEntry {
+            folio,
+            kind,
+            old: val,
+        }) {
+            return false;
+        }
+    }
+    true
 }
 
 impl Drop for PmdPairLock<'_> {
