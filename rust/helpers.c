@@ -479,8 +479,9 @@ PGMOVE_HOT void pgmove_set_pte_at(struct mm_struct *mm, unsigned long addr, pte_
  * rmap now names vma at addr, and *pte maps it there (soft-dirty, writable, dirty if old was);
  * with folio NULL, *pte maps the zero page.
  */
-PGMOVE_HOT void pgmove_move_entry(struct mm_struct *mm, unsigned long addr, pte_t *pte,
-				  struct folio *folio, struct vm_area_struct *vma, pte_t old)
+static __always_inline void __pgmove_move_entry(struct mm_struct *mm, unsigned long addr,
+						pte_t *pte, struct folio *folio,
+						struct vm_area_struct *vma, pte_t old)
 {
 	if (!folio) {
 		set_pte_at(mm, addr, pte, pgmove_mk_zero_pte(addr, vma));
@@ -490,11 +491,17 @@ PGMOVE_HOT void pgmove_move_entry(struct mm_struct *mm, unsigned long addr, pte_
 	set_pte_at(mm, addr, pte, pgmove_mk_moved_pte_idx(folio, 0, vma, pte_dirty(old)));
 }
 
+PGMOVE_HOT void pgmove_move_entry(struct mm_struct *mm, unsigned long addr, pte_t *pte,
+				  struct folio *folio, struct vm_area_struct *vma, pte_t old)
+{
+	__pgmove_move_entry(mm, addr, pte, folio, vma, old);
+}
+
 /* pgmove_move_entry() rewriting *pte itself (in a detached table: its value is final). */
 PGMOVE_HOT void pgmove_move_entry_in_place(struct mm_struct *mm, unsigned long addr, pte_t *pte,
 					   struct folio *folio, struct vm_area_struct *vma)
 {
-	pgmove_move_entry(mm, addr, pte, folio, vma, ptep_get(pte));
+	__pgmove_move_entry(mm, addr, pte, folio, vma, ptep_get(pte));
 }
 
 static PGMOVE_HOT enum pgmove_pte_kind pgmove_pte_kind(pte_t pte)
@@ -670,17 +677,35 @@ PGMOVE_HOT unsigned int pgmove_first_maybe_pinned(struct folio **folios, unsigne
 	return i;
 }
 
-/* folio_unlock() of each folio of folios[0..n) that is not NULL: one call for a batch. */
+/*
+ * folio_unlock() when nobody waits for the lock, inline: one release cmpxchg of the flags
+ * that clears PG_locked, done only if PG_waiters is clear (a waiter sets it, atomically,
+ * before it re-checks PG_locked and sleeps, so either the cmpxchg sees it and fails, or the
+ * waiter sees the lock free). With a waiter, or if the flags changed meanwhile, the kernel's
+ * folio_unlock(), which also wakes the waiters.
+ */
+static __always_inline void pgmove_folio_unlock(struct folio *folio)
+{
+	unsigned long flags = READ_ONCE(folio->flags);
+
+	VM_BUG_ON_FOLIO(!(flags & (1UL << PG_locked)), folio);
+	if (!(flags & (1UL << PG_waiters)) &&
+	    try_cmpxchg_release(&folio->flags, &flags, flags & ~(1UL << PG_locked)))
+		return;
+	folio_unlock(folio);
+}
+
+/* Unlocks each folio of folios[0..n) that is not NULL: one call for a batch. */
 PGMOVE_HOT void pgmove_folios_unlock(struct folio **folios, unsigned int n)
 {
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
 		if (folios[i])
-			folio_unlock(folios[i]);
+			pgmove_folio_unlock(folios[i]);
 }
 
-PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
+static __always_inline unsigned int __pgmove_folio_state(struct folio *folio)
 {
 	unsigned int state = 0;
 
@@ -694,6 +719,11 @@ PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
 	if (folio_maybe_dma_pinned(folio))
 		state |= PGMOVE_FOLIO_MAYBE_PINNED;
 	return state;
+}
+
+PGMOVE_HOT unsigned int pgmove_folio_state(struct folio *folio)
+{
+	return __pgmove_folio_state(folio);
 }
 
 /*
@@ -715,7 +745,7 @@ static PGMOVE_HOT struct folio *pgmove_normal_folio_state(pte_t pte, unsigned in
 {
 	struct folio *folio = pgmove_anon_normal_folio(pte);
 
-	*state = folio ? pgmove_folio_state(folio) : 0;
+	*state = folio ? __pgmove_folio_state(folio) : 0;
 	return folio;
 }
 
