@@ -166,9 +166,11 @@ TEST_F(table, pinned_page_falls_back)
 
 /*
  * Tables move in runs (one TLB flush for several): a page pinned in the third of four tables
- * is found after the flush. The two tables before it move whole, the third goes back where
- * it was (unchanged), and the per-page path stops at the pinned page; once it is unpinned
- * the rest moves, the last table whole again.
+ * ends the run there (the pin is seen while the third table is checked). The two tables
+ * before it move whole, the third stays where it was, and the per-page path stops at the
+ * pinned page; once it is unpinned the rest moves, the last table whole again. (A pin that
+ * arrives between the check and the flush, which puts detached tables back, is a race this
+ * test cannot make happen.)
  */
 TEST_F(table, pinned_page_in_later_table_of_run)
 {
