@@ -1643,17 +1643,16 @@ impl PmdPairLock<'_> {
         // A pinned folio's table, and every table after it, goes back unchanged; the per-page
         // path will stop at the pinned page.
         let moved = (run.first_pinned() / ptrs).min(n);
-        for (t, val) in src_pmdvals.iter().enumerate().take(n).skip(moved) {
-            // SAFETY: restores the PMD cleared above (`t < n <= max`), under the same locks.
-            unsafe {
-                c::pgmove_set_pmd_at(
-                    mm,
-                    (src_addr + t as u64 * pmd_size) as _,
-                    src_pmd.add(t),
-                    val.raw(),
-                )
-            };
-        }
+        let restored = moved as u64 * pmd_size;
+        // SAFETY: restores the PMDs cleared above (`moved <= n <= max`), under the same locks.
+        unsafe {
+            link_tables(
+                mm,
+                src_addr + restored,
+                src_pmd.add(moved),
+                &src_pmdvals[moved..n],
+            )
+        };
         run.truncate(moved * ptrs);
         for (t, table) in tables.iter().enumerate().take(moved) {
             if let Some(table) = table {
@@ -1665,22 +1664,36 @@ impl PmdPairLock<'_> {
                 unsafe { rewrite_table(mm, entries, table, dst_vma, dst_t) };
             }
         }
-        for (t, val) in src_pmdvals.iter().enumerate().take(moved) {
-            // SAFETY: both PMD locks are held and the destination PMD is none (checked under
-            // them, `t < n`); the table, with its entries, now maps the destination range.
-            unsafe {
-                c::pgmove_set_pmd_at(
-                    mm,
-                    (dst_addr + t as u64 * pmd_size) as _,
-                    dst_pmd.add(t),
-                    val.raw(),
-                )
-            };
-        }
+        // SAFETY: both PMD locks are held and the destination PMDs are none (checked under
+        // them, `moved <= n`); the tables, with their entries, now map the destination range.
+        unsafe { link_tables(mm, dst_addr, dst_pmd, &src_pmdvals[..moved]) };
         // `run` unlocks the folios, then `tables` are unmapped, before the PMD locks go.
         drop(run);
         drop(tables);
         moved
+    }
+}
+
+/// Points the PMDs from `pmd` on (for `addr` on) at the detached PTE tables `tables` holds,
+/// one each: putting tables back at the source, or linking them at the destination.
+///
+/// # Safety
+///
+/// `pmd` and the `tables.len() - 1` entries after it lie in one PMD table whose lock the
+/// caller holds, each none (cleared by the caller, or checked under that lock); each of
+/// `tables` is a PTE table only the caller reaches, whose entries belong at its new place.
+unsafe fn link_tables(
+    mm: *mut bindings::mm_struct,
+    addr: u64,
+    pmd: *mut bindings::pmd_t,
+    tables: &[PmdVal],
+) {
+    let pmd_size = c::PGMOVE_PMD_SIZE as u64;
+    for (t, val) in tables.iter().enumerate() {
+        // SAFETY: an entry of the locked PMD table, none, for the detached table (caller).
+        unsafe {
+            c::pgmove_set_pmd_at(mm, (addr + t as u64 * pmd_size) as _, pmd.add(t), val.raw())
+        };
     }
 }
 
