@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 
 #include "pgmove_test.h"
-#include "kselftest_harness.h"
+#include "pgmove_harness.h"
 
 FIXTURE(dev) {
 	int fd;

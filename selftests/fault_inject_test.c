@@ -29,7 +29,7 @@
 
 #include "pgmove_test.h"
 #include "move_util.h"
-#include "kselftest_harness.h"
+#include "pgmove_harness.h"
 
 #define FI_MAX_PAGES 512
 #define FI_MAX_N 4000
@@ -495,7 +495,7 @@ static int sweep(struct __test_metadata *_metadata, FIXTURE_DATA(inject) *self,
 	return st->sites;
 }
 
-TEST_F_TIMEOUT(inject, move_to_fresh_destination, 300)
+TEST_F(inject, move_to_fresh_destination)
 {
 	const struct scenario sc = { "move 4 pages to a fresh destination", prep_fresh_near,
 				     call_move, finish_move, check_moved };
@@ -507,7 +507,7 @@ TEST_F_TIMEOUT(inject, move_to_fresh_destination, 300)
 	EXPECT_GE(st.eagain, 1) TH_LOG("failing the second table's allocation gave no partial move");
 }
 
-TEST_F_TIMEOUT(inject, move_to_fresh_upper_tables, 300)
+TEST_F(inject, move_to_fresh_upper_tables)
 {
 	const struct scenario sc = { "move to a fresh 512 GiB region", prep_fresh_far,
 				     call_move, finish_move, check_moved };
@@ -517,7 +517,7 @@ TEST_F_TIMEOUT(inject, move_to_fresh_upper_tables, 300)
 	EXPECT_GE(st.enomem, 1);
 }
 
-TEST_F_TIMEOUT(inject, move_splits_thp, 300)
+TEST_F(inject, move_splits_thp)
 {
 	const struct scenario sc = { "move 3 pages out of a THP", prep_thp, call_move,
 				     finish_move, check_moved };
@@ -526,7 +526,7 @@ TEST_F_TIMEOUT(inject, move_splits_thp, 300)
 	sweep(_metadata, self, &sc, &st);
 }
 
-TEST_F_TIMEOUT(inject, move_swap_entries, 300)
+TEST_F(inject, move_swap_entries)
 {
 	const struct scenario sc = { "move 8 swapped-out pages", prep_swap, call_move,
 				     finish_move, check_moved };
@@ -537,7 +537,7 @@ TEST_F_TIMEOUT(inject, move_swap_entries, 300)
 	sweep(_metadata, self, &sc, &st);
 }
 
-TEST_F_TIMEOUT(inject, move_whole_table, 300)
+TEST_F(inject, move_whole_table)
 {
 	const struct scenario sc = { "move a whole table", prep_table, call_move, finish_move,
 				     check_moved };
@@ -546,7 +546,7 @@ TEST_F_TIMEOUT(inject, move_whole_table, 300)
 	sweep(_metadata, self, &sc, &st);
 }
 
-TEST_F_TIMEOUT(inject, move_reclaim_src, 300)
+TEST_F(inject, move_reclaim_src)
 {
 	const struct scenario sc = { "move with RECLAIM_SRC", prep_reclaim_src, call_move,
 				     finish_move, check_moved };
@@ -555,7 +555,7 @@ TEST_F_TIMEOUT(inject, move_reclaim_src, 300)
 	sweep(_metadata, self, &sc, &st);
 }
 
-TEST_F_TIMEOUT(inject, movev_scattered, 300)
+TEST_F(inject, movev_scattered)
 {
 	const struct scenario sc = { "MOVEV of 8 entries", prep_movev, call_movev, finish_movev,
 				     check_moved };
@@ -565,7 +565,7 @@ TEST_F_TIMEOUT(inject, movev_scattered, 300)
 	EXPECT_GE(st.enomem + st.eagain, 1) TH_LOG("no allocation failure failed the MOVEV");
 }
 
-TEST_F_TIMEOUT(inject, reclaim_pidfd_zeropage, 300)
+TEST_F(inject, reclaim_pidfd_zeropage)
 {
 	const struct scenario sc = { "RECLAIM through a pidfd", prep_reclaim, call_reclaim,
 				     finish_reclaim, check_reclaim };

@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "kselftest_harness.h"
+#include "pgmove_harness.h"
 #include "move_util.h"
 
 #define NOBODY 65534	/* the unprivileged user of these tests */
@@ -495,7 +495,7 @@ static void open_as_root_then_drop(void *arg)
  * no parameter, the node is root's 0600 and user 65534 without capabilities gets EACCES for
  * every access mode; a file root opened keeps working after root drops to 65534.
  */
-TEST_F_TIMEOUT(perm, default_mode_denies_unprivileged_open, 120)
+TEST_F(perm, default_mode_denies_unprivileged_open)
 {
 	struct stat st;
 
@@ -569,7 +569,7 @@ static void unprivileged_uses_own_mm(void *arg)
  * RECLAIM of its own mm and a MOVEV work, also from its thread; its forked child (same user,
  * another mm) gets EPERM from the inherited file, and its own file works.
  */
-TEST_F_TIMEOUT(perm, mode_0666_unprivileged_own_mm_only, 120)
+TEST_F(perm, mode_0666_unprivileged_own_mm_only)
 {
 	struct stat st;
 
@@ -1052,7 +1052,7 @@ static int check_cell(struct __test_metadata *_metadata, int row, int col, struc
  * Fresh fixed targets per caller (a success empties them); each cell checks the result, the
  * out fields and the target's VmPTE; the observed matrix is logged.
  */
-TEST_F_TIMEOUT(rights, pidfd_reclaim_matrix, 300)
+TEST_F(rights, pidfd_reclaim_matrix)
 {
 	uint64_t full = full_caps();
 	long long yama = pgmove_read_number("/proc/sys/kernel/yama/ptrace_scope", 10);

@@ -11,9 +11,12 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <time.h>
 
-#include "kselftest_harness.h"
+#include "pgmove_harness.h"
 #include "move_util.h"
 
 #ifndef MAP_HUGE_2MB
@@ -125,7 +128,8 @@ TEST_F(reclaim, info_reports_feat_reclaim)
  * bytes, and VmPTE must fall by exactly 4 kB per table it says it freed. PageTables in
  * /proc/meminfo follows once the RCU grace period has passed.
  */
-TEST_F_TIMEOUT(reclaim, upstream_workload_8g, 600)
+/* 114 s on the reference machine (Documentation/testing.rst); 4x, scaled by the calibration. */
+TEST_F_TIMEOUT(reclaim, upstream_workload_8g, 460)
 {
 	unsigned long size = 8UL << 30, tables = size / PMD;
 	char *p = map_big(size);
@@ -138,6 +142,7 @@ TEST_F_TIMEOUT(reclaim, upstream_workload_8g, 600)
 	for (unsigned long off = 0; off < size; off += PMD) {
 		touch(p + off, PMD);
 		ASSERT_EQ(0, madvise(p + off, PMD, MADV_DONTNEED));
+		pgmove_progress("touched and DONTNEEDed %lu of 8192 MiB", (off + PMD) >> 20);
 	}
 	TH_LOG("touch + DONTNEED of 8 GiB took %.1f s", now() - t);
 	before = vmpte_kb(0);
@@ -338,7 +343,8 @@ TEST_F(reclaim, entry_in_use_keeps_table)
  * while RECLAIM loops over them; no table with a page or a migration entry is freed, and
  * every page keeps its contents.
  */
-TEST_F_TIMEOUT(reclaim, migration_entries_keep_tables, 300)
+/* 56 s on the reference machine (Documentation/testing.rst); 4x, scaled by the calibration. */
+TEST_F_TIMEOUT(reclaim, migration_entries_keep_tables, 240)
 {
 	unsigned long tables = 64, len = tables * PMD, migrated = 0;
 	char *p = map_anon(len, true, false);
@@ -838,7 +844,7 @@ TEST_F(reclaim, pidfd_ebadf)
  * reclaimer must be gone within a quarter of a pass (its own exit is cheap: the memory is
  * the target's); without the signal check it would finish the pass first.
  */
-TEST_F_TIMEOUT(reclaim, fatal_signal_stops_reclaim, 300)
+TEST_F(reclaim, fatal_signal_stops_reclaim)
 {
 	unsigned long tables = 16384;
 	int ready[2], report[2], status;
@@ -897,6 +903,270 @@ TEST_F_TIMEOUT(reclaim, fatal_signal_stops_reclaim, 300)
 	waitpid(target, NULL, 0);
 	ASSERT_GE(pass, 0.1) TH_LOG("a pass is too short to tell");
 	ASSERT_LT(waited, pass / 4);
+}
+
+/*
+ * An mm with a userfaultfd-registered VMA anywhere: RECLAIM frees no table of it, not even
+ * in plain private anonymous VMAs, because 6.12's UFFDIO_MOVE may take any of them as its
+ * source and re-reads the source PMD with WARN_ON_ONCE(pmd_none()) after mapping the table
+ * (Documentation/reclaim.rst). The caller's own RECLAIM, RECLAIM through its pidfd, and
+ * MOVE's RECLAIM_SRC all keep the tables; once the userfaultfd is closed, they go.
+ */
+TEST_F(reclaim, uffd_registration_anywhere_keeps_every_table)
+{
+	unsigned long len = 4 * PMD;
+	char *p = map_anon(len, true, false), *u = map_anon(4 * PAGE, false, false);
+	char *m = map_anon(PMD, true, false), *md = map_anon(2 * PMD, true, false);
+	int uffd = uffd_open(), pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	long long before, after;
+	struct reclaim_res res;
+	struct move_res mv;
+
+	if (uffd < 0)
+		SKIP(return, "no userfaultfd with UFFD_FEATURE_MOVE");
+	ASSERT_TRUE(p && u && m && md);
+	ASSERT_GE(pidfd, 0);
+	touch(p, len);
+	ASSERT_EQ(0, madvise(p, len, MADV_DONTNEED));
+	fill_pages(m, PMD, 31);
+	ASSERT_EQ(0, uffd_register(uffd, (unsigned long)u, 4 * PAGE));
+
+	before = vmpte_kb(0);
+	res = pgmove_do_reclaim(self->fd, p, len, PGMOVE_RECLAIM_ZEROPAGE);
+	ASSERT_EQ(0, res.ret) TH_LOG("errno %d", res.err);
+	ASSERT_EQ(4, res.r.scanned);
+	ASSERT_EQ(4, res.r.ineligible) TH_LOG("freed %llu busy %llu", res.r.freed, res.r.busy);
+	ASSERT_EQ(0, res.r.freed);
+	res = pgmove_do_reclaim_pid(self->fd, pidfd, (unsigned long)p, len, 0);
+	ASSERT_EQ(0, res.ret) TH_LOG("errno %d", res.err);
+	ASSERT_EQ(4, res.r.ineligible) TH_LOG("through the pidfd: freed %llu", res.r.freed);
+	ASSERT_EQ(0, res.r.freed);
+	ASSERT_EQ(before, vmpte_kb(0));
+	/* One page off alignment: the source table is emptied page by page, and stays. */
+	mv = pgmove_do_move(self->fd, (unsigned long)md + PAGE, (unsigned long)m, PMD,
+			    PGMOVE_MOVE_RECLAIM_SRC);
+	ASSERT_EQ(0, mv.ret) TH_LOG("errno %d", mv.err);
+	after = vmpte_kb(0);
+	ASSERT_EQ(8, after - before) TH_LOG("two destination tables, and the source table kept");
+	ASSERT_EQ(-1, check_pages(md + PAGE, PMD, 31));
+
+	close(uffd);
+	res = pgmove_do_reclaim(self->fd, p, len, 0);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(4, res.r.freed) TH_LOG("ineligible %llu after the userfaultfd was closed",
+					  res.r.ineligible);
+	res = pgmove_do_reclaim(self->fd, m, PMD, 0);
+	ASSERT_EQ(1, res.r.freed);
+	ASSERT_EQ(20, after - vmpte_kb(0));
+	close(pidfd);
+}
+
+struct uffd_race {
+	int uffd;
+	char *src, *dst;
+	atomic_bool stop;
+	atomic_long moves, failures;
+	int err;
+};
+
+/* UFFDIO_MOVE of a 2 MiB hole (ALLOW_SRC_HOLES): 6.12 allocates the source table each time. */
+static void *hole_mover(void *arg)
+{
+	struct uffd_race *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		struct move_res mv = uffd_do_move(r->uffd, (unsigned long)r->dst,
+						  (unsigned long)r->src, PMD,
+						  UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES);
+
+		if (mv.ret || mv.moved != (long long)PMD) {
+			r->err = mv.err;
+			atomic_fetch_add(&r->failures, 1);
+		}
+		atomic_fetch_add(&r->moves, 1);
+	}
+	return NULL;
+}
+
+/*
+ * The race itself: one thread moves a hole with UFFDIO_MOVE (its source table allocated by
+ * move_pages(), mapped, then its PMD re-read with WARN_ON_ONCE) while this one RECLAIMs the
+ * source in a loop for 3 s. Every move must succeed, nothing may be freed, and the kernel
+ * log must stay clean (a freed source table gives a WARNING and EINVAL).
+ */
+TEST_F(reclaim, uffd_move_from_holes_races_reclaim)
+{
+	struct uffd_race r = { .uffd = uffd_open() };
+	long reclaims = 0, freed = 0;
+	pthread_t th;
+	double t0;
+
+	if (r.uffd < 0)
+		SKIP(return, "no userfaultfd with UFFD_FEATURE_MOVE");
+	r.src = map_anon(PMD, true, false);
+	r.dst = map_anon(PMD, true, false);
+	ASSERT_TRUE(r.src && r.dst);
+	ASSERT_EQ(0, uffd_register(r.uffd, (unsigned long)r.dst, PMD));
+	ASSERT_EQ(0, pthread_create(&th, NULL, hole_mover, &r));
+	for (t0 = now(); now() - t0 < 3;) {
+		struct reclaim_res res = pgmove_do_reclaim(self->fd, r.src, PMD, 0);
+
+		ASSERT_EQ(0, res.ret);
+		freed += res.r.freed;
+		reclaims++;
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(th, NULL);
+	TH_LOG("%ld UFFDIO_MOVEs of a hole, %ld RECLAIMs freed %ld tables", r.moves, reclaims, freed);
+	ASSERT_GT(r.moves, 0);
+	ASSERT_EQ(0, r.failures) TH_LOG("a UFFDIO_MOVE failed: errno %d", r.err);
+	ASSERT_EQ(0, freed) TH_LOG("RECLAIM freed tables in an mm with a registered VMA");
+	close(r.uffd);
+}
+
+/* mlock() promises the zero page stays mapped: ZEROPAGE keeps the tables of VM_LOCKED VMAs. */
+TEST_F(reclaim, zeropage_kept_in_mlocked_vma)
+{
+	unsigned long len = 2 * PMD;
+	char *p = map_anon(len, true, false);
+	struct reclaim_res res;
+	uint64_t zpfn;
+
+	ASSERT_NE(NULL, p);
+	/* MLOCK_ONFAULT: locked without populating, so reads map the zero page. */
+	ASSERT_EQ(0, syscall(__NR_mlock2, p, len, 1)) TH_LOG("mlock2: %s", strerror(errno));
+	read_touch(p, len);
+	zpfn = pfn_of(p);
+	ASSERT_TRUE(kpageflags(zpfn) & (1ULL << KPF_ZERO_PAGE_BIT));
+	res = pgmove_do_reclaim(self->fd, p, len, PGMOVE_RECLAIM_ZEROPAGE);
+	ASSERT_EQ(0, res.ret);
+	ASSERT_EQ(0, res.r.freed) TH_LOG("zero pages of a VM_LOCKED VMA were zapped");
+	ASSERT_EQ(2, res.r.busy);
+	for (unsigned long off = 0; off < len; off += PAGE) {
+		ASSERT_EQ(zpfn, pfn_of(p + off)) TH_LOG("page %lu no longer mapped", off / PAGE);
+	}
+	ASSERT_EQ(0, munlock(p, len));
+	res = pgmove_do_reclaim(self->fd, p, len, PGMOVE_RECLAIM_ZEROPAGE);
+	ASSERT_EQ(2, res.r.freed) TH_LOG("munlocked: the zero pages go");
+}
+
+#define ZT_TABLES 64
+#define ZT_ROUNDS 100
+
+/*
+ * A reader, a writer and the reclaimer, each on its own CPU. Per round: the first page of
+ * each of 64 tables maps the zero page, and the reader keeps reading them (so its TLB holds
+ * those entries); RECLAIM with ZEROPAGE zaps and frees the tables while the writer stores a
+ * new value into each page and then publishes it in flag[k]. A reader that sees flag[k] and
+ * then reads the page must see the value: if the zap's TLB flush waited for the end of a
+ * batch, the reader's stale entry would still show the zero page.
+ */
+struct zt {
+	char *p;
+	atomic_long phase;		/* 2r+1: round r runs; even: between rounds */
+	atomic_long flag[ZT_TABLES];
+	atomic_long written;		/* the last round the writer finished */
+	atomic_bool stop;
+	atomic_long stale, checks;
+	long stale_k, stale_v, stale_f;
+};
+
+static void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void *zt_reader(void *arg)
+{
+	struct zt *z = arg;
+
+	pin_to_cpu(1);
+	while (!atomic_load(&z->stop)) {
+		for (int k = 0; k < ZT_TABLES; k++) {
+			long ph = atomic_load(&z->phase), f, v;
+
+			f = atomic_load_explicit(&z->flag[k], memory_order_acquire);
+			v = *(volatile long *)(z->p + k * PMD);
+			if (!(ph & 1) || atomic_load(&z->phase) != ph || !f)
+				continue;
+			atomic_fetch_add(&z->checks, 1);
+			if (v != f && !atomic_fetch_add(&z->stale, 1)) {
+				z->stale_k = k;
+				z->stale_v = v;
+				z->stale_f = f;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void *zt_writer(void *arg)
+{
+	struct zt *z = arg;
+	long done = 0;
+
+	pin_to_cpu(2);
+	while (!atomic_load(&z->stop)) {
+		long ph = atomic_load(&z->phase);
+
+		if (!(ph & 1) || ph / 2 + 1 == done)
+			continue;
+		for (int k = 0; k < ZT_TABLES; k++) {
+			*(volatile long *)(z->p + k * PMD) = ph / 2 + 1;
+			atomic_store_explicit(&z->flag[k], ph / 2 + 1, memory_order_release);
+		}
+		done = ph / 2 + 1;
+		atomic_store(&z->written, done);
+	}
+	return NULL;
+}
+
+/* 19 (3 vCPUs) s on the reference machine (Documentation/testing.rst); 4x, scaled by the calibration. */
+TEST_F_TIMEOUT(reclaim, zeropage_zap_is_flushed_before_a_new_page_is_seen, 80)
+{
+	struct zt *z = calloc(1, sizeof(*z));
+	long freed = 0;
+	pthread_t th[2];
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 3)
+		SKIP(return, "needs 3 CPUs (reader, writer, reclaimer each on its own); "
+			     "make check runs it in a 3-vCPU VM of its own");
+	z->p = map_anon(ZT_TABLES * PMD, true, false);
+	ASSERT_NE(NULL, z->p);
+	ASSERT_EQ(0, pthread_create(&th[0], NULL, zt_reader, z));
+	ASSERT_EQ(0, pthread_create(&th[1], NULL, zt_writer, z));
+	pin_to_cpu(0);
+	for (long r = 0; r < ZT_ROUNDS; r++) {
+		struct reclaim_res res;
+
+		atomic_store(&z->phase, 2 * r + 2);
+		ASSERT_EQ(0, madvise(z->p, ZT_TABLES * PMD, MADV_DONTNEED));
+		for (int k = 0; k < ZT_TABLES; k++) {
+			atomic_store(&z->flag[k], 0);
+			(void)*(volatile long *)(z->p + k * PMD);
+		}
+		atomic_store(&z->phase, 2 * r + 1);
+		res = pgmove_do_reclaim(self->fd, z->p, ZT_TABLES * PMD, PGMOVE_RECLAIM_ZEROPAGE);
+		ASSERT_EQ(0, res.ret);
+		freed += res.r.freed;
+		while (atomic_load(&z->written) != r + 1)
+			;
+		pgmove_progress("%ld of %d rounds, %ld tables freed, %ld checks", r + 1, ZT_ROUNDS,
+				freed, atomic_load(&z->checks));
+	}
+	atomic_store(&z->stop, true);
+	pthread_join(th[0], NULL);
+	pthread_join(th[1], NULL);
+	TH_LOG("%d rounds: RECLAIM freed %ld tables of zero pages while they were written; "
+	       "%ld published values checked", ZT_ROUNDS, freed, atomic_load(&z->checks));
+	ASSERT_GT(freed, 0) TH_LOG("no zero-page table was freed: the race was never run");
+	ASSERT_EQ(0, atomic_load(&z->stale))
+		TH_LOG("stale reads: page %ld read %ld after its flag said %ld", z->stale_k,
+		       z->stale_v, z->stale_f);
 }
 
 TEST_HARNESS_MAIN
