@@ -7,7 +7,10 @@
 //! destination needs no userfaultfd registration; Documentation/move.rst has the table of
 //! cases and errnos and the locking protocol. Pages are processed in ascending address
 //! order, one PTE (or one whole PMD-mapped THP) at a time; `EAGAIN` from a step means
-//! "something changed under us, look again" and is retried at once.
+//! "something changed under us, look again" and is retried at once, up to
+//! [`MAX_RETRIES_WITHOUT_PROGRESS`] times in a row at one address: then the request ends
+//! with `EAGAIN` and what it moved, and the caller may call again. Nothing that is bound to
+//! fail again (a folio that a pin keeps from splitting) is `EAGAIN`: that is `EBUSY`.
 //!
 //! Everything here is safe Rust over the `mm` layer: it decides what to do with an entry and
 //! asks `mm` to do it, and `mm` rechecks under the page-table locks.
@@ -148,6 +151,13 @@ impl<'m> Mover<'m> {
     }
 }
 
+/// How often a step may give `EAGAIN` in a row at the same address before the request
+/// returns `EAGAIN` to its caller. Each retry follows a change another task made (a PTE or
+/// PMD that changed, a folio lock or a migration waited for), so a real move needs a few;
+/// the bound keeps a request from spinning, possibly under the mmap write lock, on a state
+/// that does not change.
+const MAX_RETRIES_WITHOUT_PROGRESS: u32 = 1024;
+
 /// What a step under the VMA read locks returns when the next 2 MiB could move as a whole
 /// table, which needs the mmap write lock. Internal: the move paths never give `EXDEV`
 /// otherwise, and [`Mover::move_range`] never lets it out.
@@ -169,6 +179,7 @@ fn move_locked(
     let src_end = req.src + req.len;
     let (mut src_addr, mut dst_addr, mut moved) = (req.src, req.dst, 0u64);
     let mut error = None;
+    let mut retries = 0;
     // One invalidation for the whole request: secondary MMUs drop the source range once.
     notifier::invalidate(vmas.mm(), req.src, src_end, || {
         while src_addr < src_end {
@@ -195,8 +206,9 @@ fn move_locked(
                     src_addr += size;
                     dst_addr += size;
                     moved += size;
+                    retries = 0;
                 }
-                Err(EAGAIN) => continue,
+                Err(EAGAIN) if retries < MAX_RETRIES_WITHOUT_PROGRESS => retries += 1,
                 Err(e) => {
                     error = Some(e);
                     break;
@@ -608,6 +620,10 @@ fn move_pte(
                     anon_vma = None;
                     let mut large = folio.folio.take().ok_or(EAGAIN)?;
                     folio.pte = None;
+                    // A pinned folio would only fail the split (extra references).
+                    if large.maybe_dma_pinned() {
+                        return Err(EBUSY);
+                    }
                     large.split(mb)?;
                 }
                 Attempt::WaitMigration => {

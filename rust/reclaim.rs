@@ -6,7 +6,9 @@
 //! order, skips missing upper-level tables in one step, and looks at each PTE table once
 //! (a table shared by two VMAs is visited with the first). A table is freed when all its
 //! entries are none (with `zeropage`: none or the shared zero page, which is zapped first),
-//! and only when every VMA that it maps is eligible ([`Vma::may_free_page_tables`]).
+//! and only when every VMA that it maps is eligible ([`crate::mm::vma::Vma::may_free_page_tables`]) and no
+//! VMA of the mm is registered with a userfaultfd ([`MmapReadGuard::mm_has_userfaultfd`],
+//! looked at each time the mmap lock is taken): then every table counts as ineligible.
 //! The locking protocol is in `mm::pte_table`; Documentation/reclaim.rst explains it and
 //! which walkers it is safe against.
 //!
@@ -19,13 +21,13 @@ use crate::mm::{
     notifier,
     pgtable::PmdPtr,
     pte_table::{FreedTables, LockedPteTable},
-    vma::Vma,
     MayBlock, Mm,
 };
+use crate::c;
 use kernel::prelude::*;
 
 /// The size of the range one PTE table maps.
-const PMD_SIZE: u64 = crate::c::PGMOVE_PMD_SIZE as u64;
+const PMD_SIZE: u64 = c::PGMOVE_PMD_SIZE as u64;
 
 /// PMD entries visited between two looks at signals and lock contention.
 const STEPS_PER_LOCK: u32 = 256;
@@ -71,6 +73,7 @@ pub(crate) fn reclaim(
     let mut walk = Walk {
         addr: req.start,
         last_table: None,
+        mm_has_userfaultfd: mmap.mm_has_userfaultfd(),
     };
     let mut rounds = 0;
     while walk.addr < req.end {
@@ -86,6 +89,7 @@ pub(crate) fn reclaim(
             rounds = 0;
             freed.flush();
             mmap = mmap.relock(mb)?;
+            walk.mm_has_userfaultfd = mmap.mm_has_userfaultfd();
         }
     }
     Ok(())
@@ -98,6 +102,9 @@ struct Walk {
     /// The start of the last PTE table looked at: a table shared by two VMAs is looked at
     /// once, with the first.
     last_table: Option<u64>,
+    /// Whether a VMA of the mm was registered with a userfaultfd when the mmap lock was
+    /// taken (it cannot change while the lock is held).
+    mm_has_userfaultfd: bool,
 }
 
 /// Walks on for at most [`STEPS_PER_LOCK`] PMD entries.
@@ -129,19 +136,27 @@ fn reclaim_some(
             if let Some(pmd) = pmd {
                 if walk.last_table != Some(table_start) {
                     walk.last_table = Some(table_start);
-                    visit_table(mmap, freed, &pmd, table_start, req.zeropage, counts, mb);
+                    let table_end = table_start + PMD_SIZE;
+                    let eligible = !walk.mm_has_userfaultfd
+                        && all_vmas_eligible(mmap, table_start, table_end);
+                    // mlock() promises the zero page stays mapped too.
+                    let zeropage = req.zeropage && !any_vma_locked(mmap, table_start, table_end);
+                    visit_table(mmap, freed, &pmd, table_start, eligible, zeropage, counts, mb);
                 }
             }
         }
     }
 }
 
-/// Looks at the PMD entry `pmd`, whose PTE table (if any) maps `[start, start + PMD_SIZE)`.
+/// Looks at the PMD entry `pmd`, whose PTE table (if any) maps `[start, start + PMD_SIZE)`;
+/// `eligible` says whether it may be freed at all.
+#[allow(clippy::too_many_arguments)]
 fn visit_table(
     mmap: &MmapReadGuard<'_>,
     freed: &mut FreedTables<'_>,
     pmd: &PmdPtr<'_>,
     start: u64,
+    eligible: bool,
     zeropage: bool,
     counts: &mut ReclaimCounts,
     mb: &MayBlock,
@@ -149,7 +164,7 @@ fn visit_table(
     if !pmd.get_lockless().is_table() {
         return;
     }
-    if !all_vmas_eligible(mmap, start, start + PMD_SIZE) {
+    if !eligible {
         counts.scanned += 1;
         counts.ineligible += 1;
         return;
@@ -209,17 +224,13 @@ fn try_free(
     }
 }
 
+/// Whether a VMA that intersects `[start, end)` is `VM_LOCKED` (mlocked).
+fn any_vma_locked(mmap: &MmapReadGuard<'_>, start: u64, end: u64) -> bool {
+    let locked = c::PGMOVE_VM_LOCKED as u64;
+    mmap.vmas(start, end).any(|v| v.flags() & locked != 0)
+}
+
 /// Whether every VMA that intersects `[start, end)` may have its page tables freed.
 fn all_vmas_eligible(mmap: &MmapReadGuard<'_>, start: u64, end: u64) -> bool {
-    let mut vma: Option<&Vma> = mmap.find_vma(start);
-    while let Some(v) = vma {
-        if v.start() >= end {
-            break;
-        }
-        if !v.may_free_page_tables() {
-            return false;
-        }
-        vma = mmap.find_vma(v.end());
-    }
-    true
+    mmap.vmas(start, end).all(|v| v.may_free_page_tables())
 }

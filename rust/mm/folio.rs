@@ -287,11 +287,18 @@ pub(crate) struct LockedFolio(FolioRef);
 
 impl LockedFolio {
     /// `split_folio()`: splits a large folio into order-0 folios. The folio stays locked
-    /// and referenced (it is then the first small folio). `EBUSY`/`EAGAIN` when it cannot.
+    /// and referenced (it is then the first small folio).
+    ///
+    /// `EBUSY` when it cannot, including where `split_folio()` says `EAGAIN` (references
+    /// beyond the mappings'): those may be held forever (a pin, a pipe), so retrying could
+    /// spin without end; 6.12's UFFDIO_MOVE makes the same conversion.
     pub(crate) fn split(&mut self, _may_block: &mut MayBlock) -> Result {
         // SAFETY: the folio is locked and referenced by us (type invariant), as
         // `split_folio()` requires; `&mut MayBlock` proves we may sleep.
-        kernel::error::to_result(unsafe { c::pgmove_split_folio(self.0 .0.as_ptr()) })
+        match kernel::error::to_result(unsafe { c::pgmove_split_folio(self.0 .0.as_ptr()) }) {
+            Err(EAGAIN) => Err(EBUSY),
+            res => res,
+        }
     }
 
     /// `folio_get_anon_vma()`: a reference on the folio's anon_vma, `None` if the folio

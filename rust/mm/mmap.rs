@@ -63,6 +63,24 @@ impl<'m> MmapReadGuard<'m> {
         Some(unsafe { &*vma.cast::<Vma>() })
     }
 
+    /// Whether any VMA of the mm is registered with a userfaultfd.
+    ///
+    /// 6.12's UFFDIO_MOVE needs registration only on its destination: its source may be any
+    /// private anonymous VMA of the mm, and `move_pages_pte()`, after mapping the source PTE
+    /// table without the PMD lock, re-reads the source PMD with
+    /// `WARN_ON_ONCE(pmd_none(*src_pmd))`. A table freed under it makes a valid move warn and
+    /// fail with `EINVAL`. While the answer is yes, RECLAIM frees no table of this mm. It stays
+    /// true while this guard lives: registering a range needs the mmap write lock.
+    pub(crate) fn mm_has_userfaultfd(&self) -> bool {
+        self.vmas(0, u64::MAX).any(|v| v.has_userfaultfd())
+    }
+
+    /// The VMAs that intersect `[start, end)`, in address order.
+    pub(crate) fn vmas(&self, start: u64, end: u64) -> impl Iterator<Item = &Vma> + '_ {
+        core::iter::successors(self.find_vma(start), |v| self.find_vma(v.end()))
+            .take_while(move |v| v.start() < end)
+    }
+
     /// Whether another task waits for the mmap lock (a writer, or readers behind one).
     pub(crate) fn is_contended(&self) -> bool {
         // SAFETY: reads the lock's wait list state of a live mm.

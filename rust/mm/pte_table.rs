@@ -18,7 +18,10 @@
 //!    collapse replace the table meanwhile), checks the PMD still points to a PTE table,
 //!    maps it and takes its PTE lock, nested, when it is a different lock;
 //! 3. under both locks the caller looks at all 512 entries; [`LockedPteTable::zap_zero_pages`]
-//!    clears mappings of the shared zero page (with `page_table_check` accounting);
+//!    clears mappings of the shared zero page (with `page_table_check` accounting) and
+//!    flushes the TLB over the table's range before the locks are dropped: a CPU could
+//!    otherwise keep reading the zero page through a stale entry after another thread
+//!    faulted in, wrote and published a new page at that address;
 //! 4. [`LockedPteTable::detach`] checks again, under the locks, that every entry is none,
 //!    clears the PMD, drops both locks and hands the table to a [`FreedTables`] batch;
 //! 5. [`FreedTables::flush`] flushes the TLB over the batch's range with `freed_tables`
@@ -34,8 +37,11 @@
 //! recheck the PMD (`handle_pte_fault()`, `page_vma_mapped_walk()`, UFFDIO_MOVE's source)
 //! only act on an entry they found non-none and find again with `pte_same()`; a detached
 //! all-none table gives them nothing. Writers of none entries (`do_anonymous_page()`,
-//! `wp_page_copy()`, `set_pte_range()`, pgmove's MOVE) recheck the PMD. The exception is
-//! 6.12's UFFDIO_MOVE destination, which RECLAIM avoids by skipping uffd-registered VMAs.
+//! `wp_page_copy()`, `set_pte_range()`, pgmove's MOVE) recheck the PMD. The exceptions are
+//! 6.12's UFFDIO_MOVE: its destination is written without a PMD recheck, and its source PMD
+//! is re-read with `WARN_ON_ONCE(pmd_none())` after the table was mapped, and a source may
+//! be any private anonymous VMA of the mm. RECLAIM therefore frees nothing in an mm while
+//! any of its VMAs is registered with a userfaultfd (`MmapReadGuard::mm_has_userfaultfd`).
 //!
 //! Lock order: mmap read lock, PMD lock, PTE lock (`SINGLE_DEPTH_NESTING`), as
 //! `retract_page_tables()`.
@@ -142,12 +148,18 @@ impl<'t> LockedPteTable<'t> {
         census
     }
 
-    /// Clears every mapping of the shared zero page. The zero page has no rmap and is not
-    /// counted in RSS; `ptep_get_and_clear()` keeps `page_table_check` in step. The TLB
-    /// entries go with the table's flush in [`FreedTables::flush`], so the caller must
-    /// detach the table (or flush) before the mmu-notifier range that covers it ends.
+    /// Clears every mapping of the shared zero page, then flushes the TLB over the table's
+    /// range, before the locks are dropped. The zero page has no rmap and is not counted in
+    /// RSS; `ptep_get_and_clear()` keeps `page_table_check` in step.
+    ///
+    /// The flush cannot wait for the batch: once the locks are dropped another thread may
+    /// fault in a new page at a zapped address (the kernel sees none there and flushes
+    /// nothing), write it and publish the write, and a CPU still holding the old entry would
+    /// read zeros after seeing the publication. The caller ends the mmu-notifier range that
+    /// covers the table after this.
     pub(crate) fn zap_zero_pages(&mut self) {
         let mm = self.pmd.mm().as_ptr();
+        let mut zapped = 0;
         for i in 0..c::PGMOVE_PTRS_PER_PTE as usize {
             let pte = self.entry(i);
             if pte.is_present() && pte.is_zero_page() {
@@ -155,7 +167,15 @@ impl<'t> LockedPteTable<'t> {
                 // SAFETY: both locks are held; the entry maps the zero page, which nothing
                 // else refers to through this entry.
                 unsafe { c::pgmove_ptep_get_and_clear(mm, addr as _, self.pte.as_ptr().add(i)) };
+                zapped += 1;
             }
+        }
+        if zapped > 0 {
+            let end = self.start + c::PGMOVE_PMD_SIZE as u64;
+            // SAFETY: `mm` is alive; flushing with spinlocks held is allowed (IRQs are on),
+            // as `ptep_clear_flush()` under the PTE lock does. `freed_tables` is more than
+            // the zapped entries need, and costs no extra round.
+            unsafe { c::pgmove_flush_tlb_freed_tables(mm, self.start as _, end as _) };
         }
     }
 

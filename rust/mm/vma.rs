@@ -79,12 +79,21 @@ impl Vma {
     /// not hugetlb, `VM_PFNMAP`, `VM_IO` or `VM_MIXEDMAP` and not registered with a
     /// userfaultfd (6.12's UFFDIO_MOVE writes into a destination table without rechecking
     /// its PMD). File VMAs are left to khugepaged, whose `retract_page_tables()` frees their
-    /// tables under rules of its own.
+    /// tables under rules of its own. This is the per-VMA half of the rule: while any VMA of
+    /// the mm is registered, no table of the mm may go
+    /// ([`super::mmap::MmapReadGuard::mm_has_userfaultfd`]).
     pub(crate) fn may_free_page_tables(&self) -> bool {
+        self.is_anonymous()
+            && self.flags() & c::PGMOVE_VM_NO_RECLAIM as u64 == 0
+            && !self.has_userfaultfd()
+    }
+
+    /// Whether the VMA is registered with a userfaultfd in any mode (or still carries a
+    /// context).
+    pub(crate) fn has_userfaultfd(&self) -> bool {
         // SAFETY: as in `flags`; registration changes only under the mmap write lock with
         // the VMA write-locked.
-        let uffd = unsafe { c::pgmove_vma_uffd_registered(self.as_ptr()) };
-        self.is_anonymous() && self.flags() & c::PGMOVE_VM_NO_RECLAIM as u64 == 0 && !uffd
+        unsafe { c::pgmove_vma_uffd_registered(self.as_ptr()) }
     }
 
     /// Whether the VMA already has an anon_vma.
