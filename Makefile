@@ -44,7 +44,7 @@ selftests: deps $(KERNEL)
 cli: deps $(KERNEL)
 	+$(MAKE) -C tools/cli KDIR=$(KDIR)
 
-check: module selftests
+check: module selftests cli
 	@tools/check
 
 # The model-checked stress test alone, any number of operations (selftests/model_stress_test.c;

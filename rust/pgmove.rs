@@ -115,7 +115,8 @@ fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
         .reader()
         .read()?;
     let mm = owner.as_current().ok_or(EPERM)?;
-    let mut mb = MayBlock::ioctl_context();
+    // SAFETY: the ioctl handler runs in process context and holds no lock yet.
+    let mut mb = unsafe { MayBlock::ioctl_context() };
     let outcome = match Mover::new(mm, req.len) {
         Ok(mut mover) => move_one(mm, &mut mover, &req, &mut mb),
         Err(e) => MoveOutcome {
@@ -221,7 +222,8 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
     {
         let longest = entries.iter().map(|e| e.len).max().unwrap_or(0);
         let mut mover = Mover::new(mm, longest)?;
-        let mut mb = MayBlock::ioctl_context();
+        // SAFETY: the ioctl handler runs in process context and holds no lock yet.
+        let mut mb = unsafe { MayBlock::ioctl_context() };
         for entry in entries.iter() {
             let outcome = move_one(mm, &mut mover, entry, &mut mb);
             let (moved, res) = move_result(&outcome, entry.len);
@@ -283,7 +285,8 @@ fn reclaim_checked(owner: &MmGrab, req: &uapi::Reclaim, counts: &mut ReclaimCoun
         end,
         zeropage: req.flags & uapi::RECLAIM_ZEROPAGE != 0,
     };
-    let mut mb = MayBlock::ioctl_context();
+    // SAFETY: the ioctl handler runs in process context and holds no lock yet.
+    let mut mb = unsafe { MayBlock::ioctl_context() };
     let mut run = |mm: &Mm, mb: &mut MayBlock| reclaim::reclaim(mm, &request, counts, mb);
     match req.pidfd {
         -1 => run(owner.as_current().ok_or(EPERM)?, &mut mb),

@@ -16,6 +16,7 @@
 //! the counters of what was done) and drops the mmap lock for a moment when a writer waits
 //! for it, when the CPU is wanted elsewhere, or every [`ROUNDS_PER_RELOCK`] rounds.
 
+use crate::c;
 use crate::mm::{
     mmap::MmapReadGuard,
     notifier,
@@ -23,7 +24,6 @@ use crate::mm::{
     pte_table::{FreedTables, LockedPteTable},
     MayBlock, Mm,
 };
-use crate::c;
 use kernel::prelude::*;
 
 /// The size of the range one PTE table maps.
@@ -137,11 +137,20 @@ fn reclaim_some(
                 if walk.last_table != Some(table_start) {
                     walk.last_table = Some(table_start);
                     let table_end = table_start + PMD_SIZE;
-                    let eligible = !walk.mm_has_userfaultfd
-                        && all_vmas_eligible(mmap, table_start, table_end);
+                    let eligible =
+                        !walk.mm_has_userfaultfd && all_vmas_eligible(mmap, table_start, table_end);
                     // mlock() promises the zero page stays mapped too.
                     let zeropage = req.zeropage && !any_vma_locked(mmap, table_start, table_end);
-                    visit_table(mmap, freed, &pmd, table_start, eligible, zeropage, counts, mb);
+                    visit_table(
+                        mmap,
+                        freed,
+                        &pmd,
+                        table_start,
+                        eligible,
+                        zeropage,
+                        counts,
+                        mb,
+                    );
                 }
             }
         }

@@ -285,10 +285,20 @@ static bool check_move(struct worker *w, int d, int s, int n, bool holes, bool u
 	if (obs == stop) {
 		bool ok = stop == n ? o->ret == 0 :
 			  stop > 0 ? o->err == EAGAIN : (o->err == err || (alt && o->err == alt));
-		if (!ok)
-			return fail(w, "predicted %d of %d pages then %s (or %s); got ret %d %s moved %lld",
+		if (!ok) {
+			const struct mpage *sp = &w->m[s + stop], *dp = &w->m[d + stop];
+			uint64_t se = pagemap_entry(addr_of(w, s + stop));
+			uint64_t de = pagemap_entry(addr_of(w, d + stop));
+
+			return fail(w, "predicted %d of %d pages then %s (or %s); got ret %d %s moved %lld "
+				    "(src page %d: state %d flags %d, pagemap %#llx%s; dst page %d: "
+				    "state %d flags %d, pagemap %#llx)",
 				    stop, n, strerror(err), alt ? strerror(alt) : "-", o->ret,
-				    strerror(o->err), o->moved);
+				    strerror(o->err), o->moved, s + stop, sp->state, sp->flags,
+				    (unsigned long long)se,
+				    (se & PM_PRESENT) && is_thp(addr_of(w, s + stop)) ? " THP" : "",
+				    d + stop, dp->state, dp->flags, (unsigned long long)de);
+		}
 	} else if (obs < stop && may_busy[obs] && o->err == (obs ? EAGAIN : EBUSY)) {
 		w->ebusy_tolerated++;
 	} else {

@@ -1050,16 +1050,22 @@ TEST_F(reclaim, zeropage_kept_in_mlocked_vma)
 	ASSERT_EQ(2, res.r.freed) TH_LOG("munlocked: the zero pages go");
 }
 
-#define ZT_TABLES 64
+#define ZT_TABLES 16
 #define ZT_ROUNDS 100
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
 /*
- * A reader, a writer and the reclaimer, each on its own CPU. Per round: the first page of
- * each of 64 tables maps the zero page, and the reader keeps reading them (so its TLB holds
- * those entries); RECLAIM with ZEROPAGE zaps and frees the tables while the writer stores a
- * new value into each page and then publishes it in flag[k]. A reader that sees flag[k] and
- * then reads the page must see the value: if the zap's TLB flush waited for the end of a
- * batch, the reader's stale entry would still show the zero page.
+ * A reader, a writer and the reclaimer, each on its own CPU. Per round: every page of 16
+ * tables maps the zero page (512 entries to zap per table make the window of a deferred
+ * flush long), and the reader keeps reading the first page of each (so its TLB holds those
+ * entries); RECLAIM with ZEROPAGE zaps and frees the tables while the writer, after a random
+ * delay of up to 3 ms, stores a new value into the first page of each and then publishes it
+ * in flag[k]. A reader that sees flag[k] and then reads the page must see the value: if the
+ * zap's TLB flush waited for the end of the batch, the reader's stale entry would still
+ * show the zero page.
  */
 struct zt {
 	char *p;
@@ -1107,14 +1113,18 @@ static void *zt_reader(void *arg)
 static void *zt_writer(void *arg)
 {
 	struct zt *z = arg;
+	unsigned int seed = 1;
 	long done = 0;
 
 	pin_to_cpu(2);
 	while (!atomic_load(&z->stop)) {
 		long ph = atomic_load(&z->phase);
+		double until;
 
 		if (!(ph & 1) || ph / 2 + 1 == done)
 			continue;
+		for (until = now() + rand_r(&seed) % 3000 / 1e6; now() < until;)
+			;
 		for (int k = 0; k < ZT_TABLES; k++) {
 			*(volatile long *)(z->p + k * PMD) = ph / 2 + 1;
 			atomic_store_explicit(&z->flag[k], ph / 2 + 1, memory_order_release);
@@ -1145,10 +1155,10 @@ TEST_F_TIMEOUT(reclaim, zeropage_zap_is_flushed_before_a_new_page_is_seen, 80)
 
 		atomic_store(&z->phase, 2 * r + 2);
 		ASSERT_EQ(0, madvise(z->p, ZT_TABLES * PMD, MADV_DONTNEED));
-		for (int k = 0; k < ZT_TABLES; k++) {
+		for (int k = 0; k < ZT_TABLES; k++)
 			atomic_store(&z->flag[k], 0);
-			(void)*(volatile long *)(z->p + k * PMD);
-		}
+		if (madvise(z->p, ZT_TABLES * PMD, MADV_POPULATE_READ))
+			read_touch(z->p, ZT_TABLES * PMD);
 		atomic_store(&z->phase, 2 * r + 1);
 		res = pgmove_do_reclaim(self->fd, z->p, ZT_TABLES * PMD, PGMOVE_RECLAIM_ZEROPAGE);
 		ASSERT_EQ(0, res.ret);

@@ -25,10 +25,13 @@
 //! 4. [`LockedPteTable::detach`] checks again, under the locks, that every entry is none,
 //!    clears the PMD, drops both locks and hands the table to a [`FreedTables`] batch;
 //! 5. [`FreedTables::flush`] flushes the TLB over the batch's range with `freed_tables`
-//!    set (so lazy-TLB CPUs and IOMMU paging-structure caches drop the table too; the flush
-//!    also waits for GUP-fast, which runs with IRQs off), subtracts each table from the mm's
-//!    page-table bytes (`VmPTE`), and frees it with `pte_free_defer()`, after an RCU grace
-//!    period, so a walker that mapped it before step 4 reads a valid, all-none table.
+//!    set (so lazy-TLB CPUs and IOMMU paging-structure caches drop the table too),
+//!    subtracts each table from the mm's page-table bytes (`VmPTE`), and frees it with
+//!    `pte_free_defer()`, after an RCU grace period, so a walker that mapped it before
+//!    step 4 reads a valid, all-none table. GUP-fast is one of those walkers: its IRQ-off
+//!    section is an RCU read-side section, which the grace period waits for. The flush's
+//!    IPI is not what holds it off: with `CONFIG_KVM_GUEST`'s paravirtual flush a preempted
+//!    vCPU is not interrupted at all.
 //!
 //! Never `tlb_remove_table()`/`pte_free_tlb()`: on 6.12 x86 without PARAVIRT they free right
 //! after the IPI, not after RCU, and `pte_offset_map()` readers would touch freed memory.

@@ -24,10 +24,15 @@ pub(crate) struct MayBlock {
 impl MayBlock {
     /// The token for an ioctl handler.
     ///
-    /// Must only be called by the ioctl dispatch, which runs in process context with no lock
-    /// held. Creating it is safe: misusing it cannot cause memory unsafety, only a sleep in a
-    /// context that may not sleep, which `DEBUG_ATOMIC_SLEEP` reports.
-    pub(crate) fn ioctl_context() -> Self {
+    /// # Safety
+    ///
+    /// The caller runs in process context with no spinlock, no RCU read lock and no mapped
+    /// PTE table held, and creates one token per ioctl. The guarantee the token gives is
+    /// only as good as that: a token made where sleeping is not allowed (or a guard whose
+    /// borrow was ended early with `mem::forget`) would let code sleep with a page-table
+    /// lock held or a PTE table mapped, and a table mapped across a sleep can be freed
+    /// under it (its RCU grace period may end meanwhile).
+    pub(crate) unsafe fn ioctl_context() -> Self {
         // INVARIANT: called from the ioctl dispatch, in process context with no lock held.
         Self {
             _not_send: PhantomData,

@@ -7,6 +7,10 @@
  *   pgmove speed [MiB]                            move MiB (default 256) of this process's
  *                                                   memory with MOVE, then with UFFDIO_MOVE,
  *                                                   and print both speeds
+ *   pgmove reclaimd [OPTIONS]                      free page tables of bloated processes
+ *                                                   automatically (reclaimd.c)
+ * Exit codes (all commands, cli.h): 0 done, 1 failed, 2 bad arguments, 3 no /dev/pgmove,
+ * 4 not allowed.
  * RANGE is START-END or START+LEN (hex with 0x, or decimal, with k/M/G/T suffixes for LEN);
  * the default is the whole address space.
  */
@@ -25,6 +29,8 @@
 
 #include <linux/pgmove.h>
 
+#include "cli.h"
+
 static const struct {
 	unsigned long long bit;
 	const char *name;
@@ -35,19 +41,6 @@ static const struct {
 	{ PGMOVE_FEAT_MOVEV, "movev" },
 	{ 0, NULL },
 };
-
-static int open_dev(void)
-{
-	int fd = open("/dev/pgmove", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		fprintf(stderr, "pgmove: /dev/pgmove: %s%s\n", strerror(errno),
-			errno == ENOENT ? " (is pgmove.ko loaded?)" :
-			errno == EACCES ? " (the node's mode is set by the module parameter 'mode')" : "");
-		exit(1);
-	}
-	return fd;
-}
 
 static int cmd_info(void)
 {
@@ -67,42 +60,6 @@ static int cmd_info(void)
 	printf("\n");
 	close(fd);
 	return 0;
-}
-
-/* VmPTE of a process in kB, or -1 if it cannot be read. */
-static long long vmpte_kb(int pid)
-{
-	char path[64], line[256];
-	long long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmPTE:", 6))
-			kb = strtoll(line + 6, NULL, 10);
-	fclose(f);
-	return kb;
-}
-
-/* A number with an optional k/M/G/T suffix (powers of 1024); false if malformed. */
-static bool parse_size(const char *s, unsigned long long *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 'k': case 'K': *v <<= 10; end++; break;
-	case 'm': case 'M': *v <<= 20; end++; break;
-	case 'g': case 'G': *v <<= 30; end++; break;
-	case 't': case 'T': *v <<= 40; end++; break;
-	}
-	return *end == 0;
 }
 
 /* START-END or START+LEN. */
@@ -144,12 +101,12 @@ static int cmd_reclaim(int argc, char **argv)
 			continue;
 		} else {
 			fprintf(stderr, "pgmove reclaim: bad argument '%s'\n", argv[i]);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (pid <= 0) {
 		fprintf(stderr, "pgmove reclaim: --pid PID is required\n");
-		return 2;
+		return EXIT_USAGE;
 	}
 	fd = open_dev();
 	r.pidfd = syscall(SYS_pidfd_open, pid, 0);
@@ -171,7 +128,7 @@ static int cmd_reclaim(int argc, char **argv)
 				       "CAP_SYS_NICE, as process_madvise()" :
 			err == ESRCH ? "the process has exited" :
 			err == EINVAL ? "invalid range or flags" : strerror(err));
-		return 1;
+		return err == EPERM ? EXIT_NOT_ALLOWED : EXIT_RUNTIME;
 	}
 	printf("process %d, range %#llx-%#llx%s\n", pid, (unsigned long long)r.start,
 	       (unsigned long long)(r.start + r.len),
@@ -192,14 +149,6 @@ static int cmd_reclaim(int argc, char **argv)
 }
 
 #define SPEED_CHUNK (16UL << 20)
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Two 2 MiB-aligned private anonymous areas of `len` bytes; the source filled with tags. */
 static int speed_areas(unsigned long len, char **src, char **dst)
@@ -282,7 +231,7 @@ static int cmd_speed(int argc, char **argv)
 		return 1;
 	if (!mib || mib % 16) {
 		fprintf(stderr, "pgmove speed: MiB must be a non-zero multiple of 16\n");
-		return 2;
+		return EXIT_USAGE;
 	}
 	len = mib << 20;
 	if (speed_areas(len, &src, &dst)) {
@@ -316,14 +265,24 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: pgmove info\n"
 		     "       pgmove reclaim --pid PID [--zeropage] [START-END | START+LEN]\n"
-		     "       pgmove speed [MiB]\n");
+		     "       pgmove speed [MiB]\n"
+		     "       pgmove reclaimd [OPTIONS]   (pgmove reclaimd --help)\n"
+		     "exit: 0 done, 1 failed, 2 bad arguments, 3 no /dev/pgmove (module not loaded),\n"
+		     "      4 not allowed\n");
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
+	}
+	if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		if (!strcmp(argv[1], "reclaimd"))
+			reclaimd_usage(stdout);
+		else
+			usage(stdout);
+		return 0;
 	}
 	if (!strcmp(argv[1], "info"))
 		return cmd_info();
@@ -331,11 +290,13 @@ int main(int argc, char **argv)
 		return cmd_reclaim(argc, argv);
 	if (!strcmp(argv[1], "speed"))
 		return cmd_speed(argc, argv);
+	if (!strcmp(argv[1], "reclaimd"))
+		return cmd_reclaimd(argc, argv);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		return 0;
 	}
 	fprintf(stderr, "pgmove: unknown command '%s'\n", argv[1]);
 	usage(stderr);
-	return 2;
+	return EXIT_USAGE;
 }
