@@ -37,6 +37,9 @@ pub(crate) struct MoveRequest {
     pub(crate) len: u64,
     /// `PGMOVE_MOVE_ALLOW_SRC_HOLES`: a source hole counts as moved instead of `ENOENT`.
     pub(crate) allow_src_holes: bool,
+    /// A source address where a whole-table move was just refused under the mmap write
+    /// lock: the step there goes on under the VMA locks without asking for it again.
+    pub(crate) no_whole_table_at: Option<u64>,
 }
 
 /// What a MOVE did: the bytes moved, and the error that stopped it, if any.
@@ -89,23 +92,33 @@ impl<'m> Mover<'m> {
     /// Runs under the two VMAs' read locks until it meets a PTE table that could move whole
     /// (source and destination PMD aligned, 2 MiB left, a table at the source); then it
     /// retakes the VMAs under the mmap write lock, which whole-table moves need, and goes
-    /// on from there. A request of THPs or of unaligned ranges never takes the write lock.
+    /// on from there as long as tables move whole. At the first step that moves no whole
+    /// table (a THP, a table that cannot go, the unaligned rest) it drops back to the VMA
+    /// read locks, so that faults elsewhere in the mm, and this request's own sleeps (folio
+    /// locks, migration waits, splits), do not wait on the write lock. A request of THPs or
+    /// of unaligned ranges never takes the write lock.
     pub(crate) fn move_range(&mut self, req: &MoveRequest, mb: &mut MayBlock) -> MoveOutcome {
         let mut done = 0u64;
         let mut exclusive = false;
+        let mut no_whole_table_at = None;
         loop {
             let part = MoveRequest {
                 dst: req.dst + done,
                 src: req.src + done,
                 len: req.len - done,
                 allow_src_holes: req.allow_src_holes,
+                no_whole_table_at,
             };
             let outcome = self.move_part(&part, exclusive, mb);
             done += outcome.moved;
             match outcome.error {
                 Some(e) if e == WANT_EXCLUSIVE && !exclusive => exclusive = true,
-                // Never leaks out: with the write lock held no step asks for it.
-                Some(e) if e == WANT_EXCLUSIVE => {
+                Some(e) if e == WANT_SHARED && exclusive => {
+                    exclusive = false;
+                    no_whole_table_at = Some(req.src + done);
+                }
+                // Never leak out: each is asked for only in the other mode.
+                Some(e) if e == WANT_EXCLUSIVE || e == WANT_SHARED => {
                     return MoveOutcome {
                         moved: done,
                         error: Some(EAGAIN),
@@ -120,9 +133,7 @@ impl<'m> Mover<'m> {
     /// mmap write lock (locks kept from the last part are reused when they fit).
     fn move_part(&mut self, req: &MoveRequest, exclusive: bool, mb: &mut MayBlock) -> MoveOutcome {
         let reuse = self.vmas.as_ref().is_some_and(|v| {
-            v.dst().contains(req.dst)
-                && v.src().contains(req.src)
-                && (v.is_exclusive() || !exclusive)
+            v.dst().contains(req.dst) && v.src().contains(req.src) && v.is_exclusive() == exclusive
         });
         if !reuse {
             self.vmas = None;
@@ -163,6 +174,11 @@ const MAX_RETRIES_WITHOUT_PROGRESS: u32 = 1024;
 /// otherwise, and [`Mover::move_range`] never lets it out.
 const WANT_EXCLUSIVE: Error = EXDEV;
 
+/// What a step under the mmap write lock returns when it moves no whole table: the rest
+/// goes on under the VMA read locks. Internal like [`WANT_EXCLUSIVE`]: the move paths never
+/// give `ECHILD` otherwise.
+const WANT_SHARED: Error = ECHILD;
+
 /// The body of a move, with both VMAs locked ([`MoveVmas`]).
 fn move_locked(
     vmas: &MoveVmas<'_>,
@@ -189,6 +205,7 @@ fn move_locked(
                 src_addr,
                 src_end,
                 req.allow_src_holes,
+                req.no_whole_table_at == Some(src_addr),
                 scratch,
                 mb,
             );
@@ -268,6 +285,7 @@ fn move_step(
     src_addr: u64,
     src_end: u64,
     allow_src_holes: bool,
+    whole_table_refused: bool,
     scratch: &mut RunScratch,
     mb: &mut MayBlock,
 ) -> Result<u64> {
@@ -280,6 +298,7 @@ fn move_step(
     let whole_table = src_addr % PMD_SIZE == 0
         && dst_addr % PMD_SIZE == 0
         && src_end - src_addr >= PMD_SIZE
+        && !whole_table_refused
         && src_pmd.get().is_table();
     if whole_table && !vmas.is_exclusive() {
         return Err(WANT_EXCLUSIVE);
@@ -299,6 +318,10 @@ fn move_step(
         if tables > 0 {
             return Ok(tables as u64 * PMD_SIZE);
         }
+    }
+    // No whole table moves here: the rest needs no mmap write lock (Mover::move_range).
+    if vmas.is_exclusive() {
+        return Err(WANT_SHARED);
     }
     let dst_pmdval = dst_pmd.get_lockless();
     // Never overwrite a huge destination; if one appears later the rechecks catch it.

@@ -370,4 +370,112 @@ TEST_F(table, faults_race_whole_table_moves)
 	ASSERT_EQ(AREA / PAGE - 2, found);
 }
 
+/* A thread that faults fresh pages in an area of its own and records its worst fault. */
+struct lat {
+	char *area;
+	unsigned long len;
+	atomic_bool stop;
+	atomic_long faults;
+	uint64_t worst_ns;
+};
+
+static void *lat_faulter(void *arg)
+{
+	struct lat *l = arg;
+	unsigned long off = 0;
+
+	while (!atomic_load(&l->stop)) {
+		uint64_t t0 = now_ns(), dt;
+
+		l->area[off] = 1;
+		dt = now_ns() - t0;
+		if (dt > l->worst_ns)
+			l->worst_ns = dt;
+		atomic_fetch_add(&l->faults, 1);
+		off += PAGE;
+		if (off == l->len) {
+			madvise(l->area, l->len, MADV_DONTNEED);
+			off = 0;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A request that starts with whole tables and goes on with THPs: the tables move under the
+ * mmap write lock, then the request drops back to the VMA locks for the THPs (and for the
+ * unaligned tail), so every part moves with its PFNs and contents. Meanwhile a thread
+ * faults elsewhere in the mm; its worst fault latency during the 64 MiB request and during
+ * one of whole tables only (the write lock held throughout) is logged.
+ */
+#define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+
+/* Fills len bytes at p with 4 kB pages even in a MADV_HUGEPAGE VMA (THP off meanwhile). */
+static bool fill_small(char *p, unsigned long len, unsigned long seed)
+{
+	char old[64] = "";
+	bool ok;
+
+	if (read_file(THP_ENABLED, old, sizeof(old)) || write_file(THP_ENABLED, "never"))
+		return false;
+	fill_pages(p, len, seed);
+	ok = !is_thp(p);
+	write_file(THP_ENABLED, strstr(old, "[always]") ? "always" : "madvise");
+	return ok;
+}
+
+TEST_F_TIMEOUT(table, whole_tables_then_thps_drop_the_write_lock, 60)
+{
+	unsigned long len = 32 * PMD, tail = 16 * PAGE, tables = 2;
+	char *src = map_anon(len + PMD, true, true), *dst = map_anon(len + PMD, true, true);
+	struct lat l = { .len = 4 * PMD };
+	uint64_t pfn_table, pfn_thp, pfn_tail, t0, mixed_worst;
+	double mixed_ms, tables_ms;
+	struct move_res r;
+	pthread_t th;
+
+	ASSERT_TRUE(src && dst);
+	l.area = map_anon(l.len, true, false);
+	ASSERT_NE(NULL, l.area);
+	/* One VMA: tables of 4 kB pages first, then THPs, then an unaligned tail. */
+	ASSERT_TRUE(fill_small(src, tables * PMD, 41)) TH_LOG("cannot turn THP off for a moment");
+	fill_pages(src + tables * PMD, len - tables * PMD + tail, 43);
+	if (!is_thp(src + tables * PMD) || !is_thp(src + len - PMD))
+		SKIP(return, "no THPs at the source (THP disabled or memory fragmented)");
+	pfn_table = pfn_of(src + PAGE);
+	pfn_thp = pfn_of(src + tables * PMD + 3 * PAGE);
+	pfn_tail = pfn_of(src + len + 5 * PAGE);
+	ASSERT_EQ(0, pthread_create(&th, NULL, lat_faulter, &l));
+	usleep(100000);
+	l.worst_ns = 0;
+	t0 = now_ns();
+	r = pgmove_do_move(self->fd, (unsigned long)dst, (unsigned long)src, len + tail, 0);
+	mixed_ms = (now_ns() - t0) / 1e6;
+	mixed_worst = l.worst_ns;
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d moved %lld", r.err, r.moved);
+	ASSERT_EQ(-1, check_pages(dst, tables * PMD, 41));
+	ASSERT_EQ(-1, check_pages(dst + tables * PMD, len - tables * PMD + tail, 43));
+	ASSERT_EQ(pfn_table, pfn_of(dst + PAGE));
+	ASSERT_EQ(pfn_thp, pfn_of(dst + tables * PMD + 3 * PAGE));
+	ASSERT_TRUE(is_thp(dst + tables * PMD)) TH_LOG("the THPs moved whole");
+	ASSERT_EQ(pfn_tail, pfn_of(dst + len + 5 * PAGE));
+	ASSERT_TRUE(all_zero(src, len + tail));
+	/* For comparison: 16 tables of 4 kB pages, all under the write lock. */
+	ASSERT_EQ(0, madvise(src, len + tail, MADV_DONTNEED));
+	ASSERT_EQ(0, madvise(dst, len + tail, MADV_DONTNEED));
+	ASSERT_TRUE(fill_small(src, 16 * PMD, 42));
+	l.worst_ns = 0;
+	t0 = now_ns();
+	r = pgmove_do_move(self->fd, (unsigned long)dst, (unsigned long)src, 16 * PMD, 0);
+	tables_ms = (now_ns() - t0) / 1e6;
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d moved %lld", r.err, r.moved);
+	ASSERT_EQ(-1, check_pages(dst, 16 * PMD, 42));
+	atomic_store(&l.stop, true);
+	pthread_join(th, NULL);
+	TH_LOG("worst fault of another thread: %.2f ms during a %.1f ms request of %lu tables, "
+	       "%lu THPs and a tail; %.2f ms during a %.1f ms request of 16 tables; %ld faults",
+	       mixed_worst / 1e6, mixed_ms, tables, len / PMD - tables, l.worst_ns / 1e6, tables_ms,
+	       atomic_load(&l.faults));
+}
+
 TEST_HARNESS_MAIN

@@ -1060,13 +1060,15 @@ TEST_F(reclaim, zeropage_kept_in_mlocked_vma)
 /*
  * A reader, a writer and the reclaimer, each on its own CPU. Per round: every page of 16
  * tables maps the zero page (512 entries to zap per table make the window of a deferred
- * flush long), and the reader keeps reading the first page of each (so its TLB holds those
- * entries); RECLAIM with ZEROPAGE zaps and frees the tables while the writer, after a random
- * delay of up to 3 ms, stores a new value into the first page of each and then publishes it
- * in flag[k]. A reader that sees flag[k] and then reads the page must see the value: if the
- * zap's TLB flush waited for the end of the batch, the reader's stale entry would still
- * show the zero page.
+ * flush long), and the reader keeps reading page k of table k (so its TLB holds those 16
+ * entries; page k rather than page 0, so that no two of them compete for one slot of a
+ * TLB indexed by address bits, as QEMU's is); RECLAIM with ZEROPAGE zaps and frees the
+ * tables while the writer, after a random delay of up to 3 ms, stores a new value into
+ * each of those pages and then publishes it in flag[k]. A reader that sees flag[k] and then
+ * reads the page must see the value: if the zap's TLB flush waited for the end of the
+ * batch, the reader's stale entry would still show the zero page.
  */
+#define ZT_PAGE(z, k) ((z)->p + (k) * PMD + (k) * PAGE)
 struct zt {
 	char *p;
 	atomic_long phase;		/* 2r+1: round r runs; even: between rounds */
@@ -1096,7 +1098,7 @@ static void *zt_reader(void *arg)
 			long ph = atomic_load(&z->phase), f, v;
 
 			f = atomic_load_explicit(&z->flag[k], memory_order_acquire);
-			v = *(volatile long *)(z->p + k * PMD);
+			v = *(volatile long *)ZT_PAGE(z, k);
 			if (!(ph & 1) || atomic_load(&z->phase) != ph || !f)
 				continue;
 			atomic_fetch_add(&z->checks, 1);
@@ -1126,7 +1128,7 @@ static void *zt_writer(void *arg)
 		for (until = now() + rand_r(&seed) % 3000 / 1e6; now() < until;)
 			;
 		for (int k = 0; k < ZT_TABLES; k++) {
-			*(volatile long *)(z->p + k * PMD) = ph / 2 + 1;
+			*(volatile long *)ZT_PAGE(z, k) = ph / 2 + 1;
 			atomic_store_explicit(&z->flag[k], ph / 2 + 1, memory_order_release);
 		}
 		done = ph / 2 + 1;
