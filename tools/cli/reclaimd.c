@@ -261,6 +261,49 @@ static int candidates(const struct opts *o, int **pids)
 	return n;
 }
 
+/* /proc/PID/maps read range by range, with the line read ahead. */
+struct maps {
+	FILE *f;
+	bool ahead;
+	unsigned long long a, b;	/* the VMA read ahead */
+};
+
+/* The next VMA below the top of the user address space; false at the end. */
+static bool next_vma(struct maps *m)
+{
+	static const unsigned long long user_top = 1ULL << 56;
+	char line[512];
+
+	if (m->ahead) {
+		m->ahead = false;
+		return true;
+	}
+	while (fgets(line, sizeof(line), m->f))
+		if (sscanf(line, "%llx-%llx", &m->a, &m->b) == 2 && m->a < user_top)
+			return true;
+	return false;
+}
+
+/*
+ * The next range to reclaim: VMAs less than CHUNK apart are taken together, since RECLAIM
+ * skips what lies between them at no cost. False at the end.
+ */
+static bool next_range(struct maps *m, unsigned long long *lo, unsigned long long *hi)
+{
+	if (!next_vma(m))
+		return false;
+	*lo = m->a;
+	*hi = m->b;
+	while (next_vma(m)) {
+		if (m->a - *hi >= CHUNK) {
+			m->ahead = true;
+			break;
+		}
+		*hi = m->b;
+	}
+	return true;
+}
+
 /* What reclaiming one process did. */
 struct outcome {
 	unsigned long long freed, scanned;
@@ -278,10 +321,10 @@ static struct outcome reclaim_process(int fd, int pid, const struct opts *o,
 				      unsigned long long *next, double *spent, double budget)
 {
 	struct outcome out = { 0 };
-	char path[64], line[512];
-	unsigned long long lo, hi;
+	unsigned long long lo = 0, hi = 0;
+	struct maps maps = { 0 };
+	char path[64];
 	int pidfd;
-	FILE *maps;
 
 	pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
@@ -289,14 +332,14 @@ static struct outcome reclaim_process(int fd, int pid, const struct opts *o,
 		return out;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	maps = fopen(path, "r");
-	if (!maps) {
+	maps.f = fopen(path, "r");
+	if (!maps.f) {
 		out.err = errno == ENOENT ? ESRCH : errno;
 		close(pidfd);
 		return out;
 	}
-	while (!out.err && !out.out_of_budget && !stop && fgets(line, sizeof(line), maps)) {
-		if (sscanf(line, "%llx-%llx", &lo, &hi) != 2 || hi <= *next)
+	while (!out.err && !out.out_of_budget && !stop && next_range(&maps, &lo, &hi)) {
+		if (hi <= *next)
 			continue;
 		for (lo = lo > *next ? lo : *next; lo < hi && !stop; lo += CHUNK) {
 			struct pgmove_reclaim r = { .start = lo, .pidfd = pidfd };
@@ -322,7 +365,7 @@ static struct outcome reclaim_process(int fd, int pid, const struct opts *o,
 	}
 	if (!out.out_of_budget)
 		*next = 0;
-	fclose(maps);
+	fclose(maps.f);
 	close(pidfd);
 	return out;
 }
