@@ -96,15 +96,16 @@ static void end_workload(pid_t pid, int ctl, int ack)
 	waitpid(pid, NULL, 0);
 }
 
-/* Runs the CLI with args (NULL-terminated) as uid, with caps; output to *out. */
-static int run_cli(char *const args[], uid_t uid, uint64_t caps, char *out, size_t len)
+/*
+ * Starts the CLI with args (NULL-terminated) as uid (0: as we are) with capabilities caps;
+ * its stdout and stderr go to the pipe whose read end is *fd (opened with pipe_flags).
+ */
+static pid_t spawn_cli(char *const args[], uid_t uid, uint64_t caps, int pipe_flags, int *fd)
 {
-	int p[2], status;
-	size_t got = 0;
-	ssize_t n;
+	int p[2];
 	pid_t pid;
 
-	if (pipe(p))
+	if (pipe2(p, pipe_flags))
 		return -1;
 	pid = fork();
 	if (!pid) {
@@ -127,10 +128,24 @@ static int run_cli(char *const args[], uid_t uid, uint64_t caps, char *out, size
 		_exit(98);
 	}
 	close(p[1]);
-	while (got + 1 < len && (n = read(p[0], out + got, len - 1 - got)) > 0)
+	*fd = p[0];
+	return pid;
+}
+
+/* Runs the CLI to its end (see spawn_cli); its output in out; its exit status. */
+static int run_cli(char *const args[], uid_t uid, uint64_t caps, char *out, size_t len)
+{
+	int fd, status;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid = spawn_cli(args, uid, caps, 0, &fd);
+
+	if (pid < 0)
+		return -1;
+	while (got + 1 < len && (n = read(fd, out + got, len - 1 - got)) > 0)
 		got += n;
 	out[got] = 0;
-	close(p[0]);
+	close(fd);
 	waitpid(pid, &status, 0);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -279,25 +294,10 @@ static void drain(int fd, char *out, size_t len)
 	out[got] = 0;
 }
 
-/* Starts the daemon with args in the background; its stdout and stderr go to *fd. */
+/* Starts the daemon with args in the background; its output is read from *fd as it comes. */
 static pid_t daemon_start(char *const args[], int *fd)
 {
-	int p[2];
-	pid_t pid;
-
-	if (pipe2(p, O_NONBLOCK))
-		return -1;
-	pid = fork();
-	if (!pid) {
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		close(p[0]);
-		execv(args[0], args);
-		_exit(98);
-	}
-	close(p[1]);
-	*fd = p[0];
-	return pid;
+	return spawn_cli(args, 0, 0, O_NONBLOCK, fd);
 }
 
 /* SIGTERM, then its exit status within `seconds` (scaled), or -1. */
