@@ -389,6 +389,8 @@ TEST_F_TIMEOUT(reclaim, migration_entries_keep_tables, 240)
 		}
 		kill(compactor, SIGKILL);
 		waitpid(compactor, NULL, 0);
+		pgmove_progress_done("attempt %d: %d reclaim rounds under compaction", attempt + 1,
+				     rounds);
 		for (unsigned long t = 0; t < tables; t++) {
 			char *page = p + t * PMD + (t % 512) * PAGE;
 
