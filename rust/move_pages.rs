@@ -37,9 +37,6 @@ pub(crate) struct MoveRequest {
     pub(crate) len: u64,
     /// `PGMOVE_MOVE_ALLOW_SRC_HOLES`: a source hole counts as moved instead of `ENOENT`.
     pub(crate) allow_src_holes: bool,
-    /// A source address where a whole-table move was just refused under the mmap write
-    /// lock: the step there goes on under the VMA locks without asking for it again.
-    pub(crate) no_whole_table_at: Option<u64>,
 }
 
 /// What a MOVE did: the bytes moved, and the error that stopped it, if any.
@@ -107,9 +104,8 @@ impl<'m> Mover<'m> {
                 src: req.src + done,
                 len: req.len - done,
                 allow_src_holes: req.allow_src_holes,
-                no_whole_table_at,
             };
-            let outcome = self.move_part(&part, exclusive, mb);
+            let outcome = self.move_part(&part, exclusive, no_whole_table_at, mb);
             done += outcome.moved;
             match outcome.error {
                 Some(e) if e == WANT_EXCLUSIVE && !exclusive => exclusive = true,
@@ -131,7 +127,17 @@ impl<'m> Mover<'m> {
 
     /// One part of [`Self::move_range`], under the VMA read locks or, if `exclusive`, the
     /// mmap write lock (locks kept from the last part are reused when they fit).
-    fn move_part(&mut self, req: &MoveRequest, exclusive: bool, mb: &mut MayBlock) -> MoveOutcome {
+    ///
+    /// `no_whole_table_at`: a source address where a whole-table move was just refused under
+    /// the mmap write lock; the step there goes on under the VMA locks without asking for it
+    /// again.
+    fn move_part(
+        &mut self,
+        req: &MoveRequest,
+        exclusive: bool,
+        no_whole_table_at: Option<u64>,
+        mb: &mut MayBlock,
+    ) -> MoveOutcome {
         let reuse = self.vmas.as_ref().is_some_and(|v| {
             v.dst().contains(req.dst) && v.src().contains(req.src) && v.is_exclusive() == exclusive
         });
@@ -158,7 +164,7 @@ impl<'m> Mover<'m> {
                 error: Some(EINVAL),
             };
         };
-        move_locked(vmas, req, &mut self.scratch, mb)
+        move_locked(vmas, req, no_whole_table_at, &mut self.scratch, mb)
     }
 }
 
@@ -183,6 +189,7 @@ const WANT_SHARED: Error = ECHILD;
 fn move_locked(
     vmas: &MoveVmas<'_>,
     req: &MoveRequest,
+    no_whole_table_at: Option<u64>,
     scratch: &mut RunScratch,
     mb: &mut MayBlock,
 ) -> MoveOutcome {
@@ -205,7 +212,7 @@ fn move_locked(
                 src_addr,
                 src_end,
                 req.allow_src_holes,
-                req.no_whole_table_at == Some(src_addr),
+                no_whole_table_at == Some(src_addr),
                 scratch,
                 mb,
             );

@@ -151,7 +151,6 @@ fn move_one(mm: &Mm, mover: &mut Mover<'_>, req: &uapi::Move, mb: &mut MayBlock)
         src: req.src,
         len: req.len,
         allow_src_holes: req.flags & uapi::MOVE_ALLOW_SRC_HOLES != 0,
-        no_whole_table_at: None,
     };
     let outcome = mover.move_range(&request, mb);
     if req.flags & uapi::MOVE_RECLAIM_SRC != 0 && outcome.moved > 0 {

@@ -136,18 +136,13 @@ fn reclaim_some(
             if let Some(pmd) = pmd {
                 if walk.last_table != Some(table_start) {
                     walk.last_table = Some(table_start);
-                    let table_end = table_start + PMD_SIZE;
-                    let eligible =
-                        !walk.mm_has_userfaultfd && all_vmas_eligible(mmap, table_start, table_end);
-                    // mlock() promises the zero page stays mapped too.
-                    let zeropage = req.zeropage && !any_vma_locked(mmap, table_start, table_end);
                     visit_table(
                         mmap,
                         freed,
                         &pmd,
                         table_start,
-                        eligible,
-                        zeropage,
+                        walk.mm_has_userfaultfd,
+                        req,
                         counts,
                         mb,
                     );
@@ -158,26 +153,29 @@ fn reclaim_some(
 }
 
 /// Looks at the PMD entry `pmd`, whose PTE table (if any) maps `[start, start + PMD_SIZE)`;
-/// `eligible` says whether it may be freed at all.
+/// `mm_has_userfaultfd` makes every table ineligible.
 #[allow(clippy::too_many_arguments)]
 fn visit_table(
     mmap: &MmapReadGuard<'_>,
     freed: &mut FreedTables<'_>,
     pmd: &PmdPtr<'_>,
     start: u64,
-    eligible: bool,
-    zeropage: bool,
+    mm_has_userfaultfd: bool,
+    req: &ReclaimRequest,
     counts: &mut ReclaimCounts,
     mb: &MayBlock,
 ) {
     if !pmd.get_lockless().is_table() {
         return;
     }
-    if !eligible {
+    let end = start + PMD_SIZE;
+    if mm_has_userfaultfd || !all_vmas_eligible(mmap, start, end) {
         counts.scanned += 1;
         counts.ineligible += 1;
         return;
     }
+    // mlock() promises the zero page stays mapped too.
+    let zeropage = req.zeropage && !any_vma_locked(mmap, start, end);
     let outcome = if zeropage {
         // Zapping zero-page entries changes what secondary MMUs may have mapped.
         notifier::invalidate(mmap.mm(), start, start + PMD_SIZE, || {
