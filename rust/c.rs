@@ -19,3 +19,10 @@
 )]
 
 include!("helpers_generated.rs");
+
+/// `WARN_ON_ONCE(cond)`: reports a broken invariant of the module's own once, with a
+/// backtrace, in the kernel log (which every test run scans); returns `cond`.
+pub(crate) fn warn_on_once(cond: bool) -> bool {
+    // SAFETY: the helper only reads its argument.
+    unsafe { pgmove_warn_on_once(cond) }
+}

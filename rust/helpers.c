@@ -319,6 +319,46 @@ void pgmove_flush_tlb_freed_tables(struct mm_struct *mm, unsigned long start,
 }
 
 /*
+ * One flush of [start, end) of mm for the source entries MOVE's batched paths cleared in a
+ * call (rust/mm/tlb.rs); freed_tables when PMDs that pointed to PTE tables were cleared.
+ */
+void pgmove_flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+			       bool freed_tables)
+{
+	flush_tlb_mm_range(mm, start, end, PAGE_SHIFT, freed_tables);
+}
+
+/* folio_put() of each of n folios held until that flush. */
+void pgmove_folios_put_array(struct folio **folios, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		folio_put(folios[i]);
+}
+
+/*
+ * mmu_gather's announcement of a deferred flush: while it is raised, a concurrent
+ * tlb_finish_mmu() (MADV_DONTNEED finding the entries already none) flushes everything
+ * itself (mm_tlb_flush_nested()) instead of trusting that nothing was mapped.
+ */
+void pgmove_inc_tlb_flush_pending(struct mm_struct *mm)
+{
+	inc_tlb_flush_pending(mm);
+}
+
+void pgmove_dec_tlb_flush_pending(struct mm_struct *mm)
+{
+	dec_tlb_flush_pending(mm);
+}
+
+/* smp_mb(), between clearing entries and checking for pins (paired with GUP-fast). */
+void pgmove_smp_mb(void)
+{
+	smp_mb();
+}
+
+/*
  * flush_tlb_range() (hidden from modules like flush_tlb_mm_range): flush [start, end) of a
  * VMA's mm after PTEs were cleared there. MOVE's VMAs are never hugetlb: 4 kB stride.
  */
@@ -497,11 +537,27 @@ PGMOVE_HOT void pgmove_move_entry(struct mm_struct *mm, unsigned long addr, pte_
 	__pgmove_move_entry(mm, addr, pte, folio, vma, old);
 }
 
-/* pgmove_move_entry() rewriting *pte itself (in a detached table: its value is final). */
+/*
+ * pgmove_move_entry() rewriting *pte itself, in a detached table that a stale TLB path may
+ * still reach until the call's flush, where the hardware may set the accessed or dirty bit.
+ * When the moved entry is the entry as it is (the same page and protection, already
+ * accessed, dirty and writable as the move makes it: the common case, since both VMAs have
+ * the same protection), nothing is written and nothing can be lost. Otherwise the entry is
+ * cleared atomically first, so a dirty bit set meanwhile is in the value the new entry is
+ * built from.
+ */
 PGMOVE_HOT void pgmove_move_entry_in_place(struct mm_struct *mm, unsigned long addr, pte_t *pte,
 					   struct folio *folio, struct vm_area_struct *vma)
 {
-	__pgmove_move_entry(mm, addr, pte, folio, vma, ptep_get(pte));
+	pte_t old = ptep_get(pte);
+
+	if (folio && pte_same(old, pgmove_mk_moved_pte_idx(folio, 0, vma, pte_dirty(old)))) {
+		pgmove_folio_move_anon_rmap_at(folio, vma, addr);
+		return;
+	}
+	if (!folio && pte_same(old, pgmove_mk_zero_pte(addr, vma)))
+		return;
+	__pgmove_move_entry(mm, addr, pte, folio, vma, ptep_get_and_clear(mm, addr, pte));
 }
 
 static PGMOVE_HOT enum pgmove_pte_kind pgmove_pte_kind(pte_t pte)
@@ -864,4 +920,9 @@ void pgmove_mmu_notifier_start(struct mmu_notifier_range *range, struct mm_struc
 void pgmove_mmu_notifier_end(struct mmu_notifier_range *range)
 {
 	mmu_notifier_invalidate_range_end(range);
+}
+
+bool pgmove_warn_on_once(bool cond)
+{
+	return WARN_ON_ONCE(cond);
 }

@@ -24,6 +24,7 @@
 #include <linux/userfaultfd_k.h>
 #include <linux/miscdevice.h>
 #include <linux/mm_types.h>
+#include <linux/mm_inline.h>
 #include <linux/mmu_notifier.h>
 #include <linux/pagemap.h>
 #include <linux/rmap.h>
@@ -223,5 +224,16 @@ void pgmove_put_anon_vma(struct anon_vma *anon_vma);
 void pgmove_mmu_notifier_start(struct mmu_notifier_range *range, struct mm_struct *mm,
 			       unsigned long start, unsigned long end);
 void pgmove_mmu_notifier_end(struct mmu_notifier_range *range);
+
+/* The deferred TLB flush of MOVE's batched paths (rust/mm/tlb.rs). */
+void pgmove_flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+			       bool freed_tables);
+void pgmove_folios_put_array(struct folio **folios, unsigned int n);
+void pgmove_inc_tlb_flush_pending(struct mm_struct *mm);
+void pgmove_dec_tlb_flush_pending(struct mm_struct *mm);
+void pgmove_smp_mb(void);
+
+/* WARN_ON_ONCE() for an invariant of the module's own that Rust cannot state in types. */
+bool pgmove_warn_on_once(bool cond);
 
 #endif /* PGMOVE_HELPERS_H */

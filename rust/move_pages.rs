@@ -61,20 +61,25 @@ pub(crate) fn validate_range(mm: &Mm, start: u64, len: u64) -> Result {
 /// Performs a sequence of moves in one mm, keeping the VMA locks of one move for the next
 /// when its ranges lie in the same VMAs (`PGMOVE_IOC_MOVEV`), and the scratch space of the
 /// batched path.
+///
+/// The batched paths' TLB flush is deferred to the end of the call (one shootdown round),
+/// with the moved folios held until then (`mm::tlb`): it is done when the mover is dropped,
+/// and before a step splits a folio (which a held reference would make fail).
 pub(crate) struct Mover<'m> {
     mm: &'m Mm,
+    /// Declared before `vmas`: dropped (flushed) while the VMA locks are still held.
+    scratch: RunScratch<'m>,
     vmas: Option<MoveVmas<'m>>,
-    scratch: RunScratch,
 }
 
 impl<'m> Mover<'m> {
-    /// A mover for `mm` (the caller's own) for moves of up to `max_len` bytes each;
-    /// `ENOMEM` if the scratch space cannot be had.
-    pub(crate) fn new(mm: &'m Mm, max_len: u64) -> Result<Self> {
+    /// A mover for `mm` (the caller's own) for moves of up to `max_len` bytes each and
+    /// `total_len` bytes in all; `ENOMEM` if the scratch space cannot be had.
+    pub(crate) fn new(mm: &'m Mm, max_len: u64, total_len: u64) -> Result<Self> {
         Ok(Self {
             mm,
+            scratch: RunScratch::new(mm, max_len / PAGE_SIZE, total_len / PAGE_SIZE)?,
             vmas: None,
-            scratch: RunScratch::new(max_len / PAGE_SIZE)?,
         })
     }
 
@@ -190,7 +195,7 @@ fn move_locked(
     vmas: &MoveVmas<'_>,
     req: &MoveRequest,
     no_whole_table_at: Option<u64>,
-    scratch: &mut RunScratch,
+    scratch: &mut RunScratch<'_>,
     mb: &mut MayBlock,
 ) -> MoveOutcome {
     if let Err(e) = check_vmas(vmas, req) {
@@ -203,10 +208,13 @@ fn move_locked(
     let (mut src_addr, mut dst_addr, mut moved) = (req.src, req.dst, 0u64);
     let mut error = None;
     let mut retries = 0;
-    // One invalidation for the whole request: secondary MMUs drop the source range once.
-    notifier::invalidate(vmas.mm(), req.src, src_end, || {
-        while src_addr < src_end {
-            let step = move_step(
+    while src_addr < src_end {
+        // Secondary MMUs drop what one step may clear, for the time of that step only, so
+        // that they can fault the rest of the range back in meanwhile (as 6.12's
+        // move_pages_pte() does per page).
+        let step_end = step_notifier_end(dst_addr, src_addr, src_end);
+        let step = notifier::invalidate(vmas.mm(), src_addr, step_end, || {
+            move_step(
                 vmas,
                 dst_addr,
                 src_addr,
@@ -215,32 +223,50 @@ fn move_locked(
                 no_whole_table_at == Some(src_addr),
                 scratch,
                 mb,
-            );
-            mb.cond_resched();
-            if mb.fatal_signal_pending() {
-                // Do not override a real error.
-                error = Some(match step {
-                    Ok(_) | Err(EAGAIN) => EINTR,
-                    Err(e) => e,
-                });
+            )
+        });
+        // A step that cleared entries outside its range would leave them in a secondary MMU.
+        if let Ok(size) = step {
+            c::warn_on_once(src_addr + size > step_end);
+        }
+        mb.cond_resched();
+        if mb.fatal_signal_pending() {
+            // Do not override a real error.
+            error = Some(match step {
+                Ok(_) | Err(EAGAIN) => EINTR,
+                Err(e) => e,
+            });
+            break;
+        }
+        match step {
+            Ok(size) => {
+                src_addr += size;
+                dst_addr += size;
+                moved += size;
+                retries = 0;
+            }
+            Err(EAGAIN) if retries < MAX_RETRIES_WITHOUT_PROGRESS => retries += 1,
+            Err(e) => {
+                error = Some(e);
                 break;
             }
-            match step {
-                Ok(size) => {
-                    src_addr += size;
-                    dst_addr += size;
-                    moved += size;
-                    retries = 0;
-                }
-                Err(EAGAIN) if retries < MAX_RETRIES_WITHOUT_PROGRESS => retries += 1,
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            }
         }
-    });
+    }
     MoveOutcome { moved, error }
+}
+
+/// The end of the source range that one [`move_step`] from `src_addr` may clear: runs of
+/// whole tables and of THPs stay in one PMD table (1 GiB) and need both ends PMD aligned;
+/// anything else stays in one source and one destination PTE table.
+fn step_notifier_end(dst_addr: u64, src_addr: u64, src_end: u64) -> u64 {
+    let pud_size = PMD_SIZE * c::PGMOVE_PTRS_PER_PMD as u64;
+    let left_in = |addr: u64, size: u64| size - addr % size;
+    let bound = if src_addr % PMD_SIZE == 0 && dst_addr % PMD_SIZE == 0 {
+        left_in(src_addr, pud_size).min(left_in(dst_addr, pud_size))
+    } else {
+        left_in(src_addr, PMD_SIZE).min(left_in(dst_addr, PMD_SIZE))
+    };
+    src_addr + bound.min(src_end - src_addr)
 }
 
 /// UFFDIO_MOVE's checks of the two VMAs (`move_pages()` and `validate_move_areas()`),
@@ -293,7 +319,7 @@ fn move_step(
     src_end: u64,
     allow_src_holes: bool,
     whole_table_refused: bool,
-    scratch: &mut RunScratch,
+    scratch: &mut RunScratch<'_>,
     mb: &mut MayBlock,
 ) -> Result<u64> {
     let src_pmd = match PmdPtr::find(vmas, src_addr) {
@@ -506,7 +532,7 @@ fn move_huge_run(
     dst_addr: u64,
     src_addr: u64,
     src_end: u64,
-    scratch: &mut RunScratch,
+    scratch: &mut RunScratch<'_>,
     mb: &mut MayBlock,
 ) -> usize {
     // Taken before the PMD locks: it may sleep.
@@ -532,7 +558,7 @@ fn move_tables(
     src_addr: u64,
     src_end: u64,
     allow_src_holes: bool,
-    scratch: &mut RunScratch,
+    scratch: &mut RunScratch<'_>,
     mb: &mut MayBlock,
 ) -> usize {
     if !src_pmd.get().is_table() {
@@ -576,7 +602,7 @@ fn move_run(
     dst_addr: u64,
     src_addr: u64,
     left: usize,
-    scratch: &mut RunScratch,
+    scratch: &mut RunScratch<'_>,
     mb: &mut MayBlock,
 ) -> usize {
     // Taken before the tables are mapped: it may sleep. Dropped at the end of the run,
@@ -618,7 +644,7 @@ fn move_pte(
     src_addr: u64,
     left: usize,
     allow_src_holes: bool,
-    scratch: &mut RunScratch,
+    scratch: &mut RunScratch<'_>,
     mb: &mut MayBlock,
 ) -> Result<usize> {
     {
@@ -654,6 +680,8 @@ fn move_pte(
                     if large.maybe_dma_pinned() {
                         return Err(EBUSY);
                     }
+                    // Nor may this call hold it (moved here earlier, its flush deferred).
+                    scratch.flush.flush();
                     large.split(mb)?;
                 }
                 Attempt::WaitMigration => {
@@ -684,7 +712,7 @@ fn try_move_pte(
     allow_src_holes: bool,
     src: &mut LockedSource,
     anon_vma: &mut Option<LockedAnonVma>,
-    scratch: &mut RunScratch,
+    scratch: &mut RunScratch<'_>,
     mb: &MayBlock,
 ) -> Attempt {
     use Attempt::*;

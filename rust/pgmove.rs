@@ -117,7 +117,7 @@ fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
     let mm = owner.as_current().ok_or(EPERM)?;
     // SAFETY: the ioctl handler runs in process context and holds no lock yet.
     let mut mb = unsafe { MayBlock::ioctl_context() };
-    let outcome = match Mover::new(mm, req.len) {
+    let outcome = match Mover::new(mm, req.len, req.len) {
         Ok(mut mover) => move_one(mm, &mut mover, &req, &mut mb),
         Err(e) => MoveOutcome {
             moved: 0,
@@ -220,17 +220,31 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
     let mut results: KVec<i64> = KVec::with_capacity(count, GFP_KERNEL)?;
     let mut error = None;
     {
-        let longest = entries.iter().map(|e| e.len).max().unwrap_or(0);
-        let mut mover = Mover::new(mm, longest)?;
+        let groups = adjacent_groups(mm, &entries);
+        let longest = groups.clone().map(|(_, m)| m.len).max().unwrap_or(0);
+        let total = entries
+            .iter()
+            .fold(0u64, |sum, e| sum.saturating_add(e.len));
+        let mut mover = Mover::new(mm, longest, total)?;
         // SAFETY: the ioctl handler runs in process context and holds no lock yet.
         let mut mb = unsafe { MayBlock::ioctl_context() };
-        for entry in entries.iter() {
-            let outcome = move_one(mm, &mut mover, entry, &mut mb);
-            let (moved, res) = move_result(&outcome, entry.len);
-            results.push(moved, GFP_KERNEL)?;
-            if let Err(e) = res {
-                error = Some(e);
-                break;
+        'groups: for (group, merged) in groups {
+            let outcome = move_one(mm, &mut mover, &merged, &mut mb);
+            // Each entry of the group gets what it would have got alone: the pages move in
+            // the same order, so the request stops at the same page with the same error.
+            let mut left = outcome.moved;
+            for entry in group {
+                let part = MoveOutcome {
+                    moved: left.min(entry.len),
+                    error: outcome.error,
+                };
+                left -= part.moved;
+                let (moved, res) = move_result(&part, entry.len);
+                results.push(moved, GFP_KERNEL)?;
+                if let Err(e) = res {
+                    error = Some(e);
+                    break 'groups;
+                }
             }
         }
     }
@@ -244,6 +258,47 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
             .write(moved)?;
     }
     error.map_or(Ok(()), Err)
+}
+
+/// The entries of a MOVEV in groups of consecutive entries that are adjacent (each starts,
+/// at source and destination, where the one before ends), valid and with the same flags,
+/// each group with the one move that performs it: a run of small objects copied in order
+/// then moves as one request (one run per table instead of one per entry).
+fn adjacent_groups<'a>(
+    mm: &'a Mm,
+    entries: &'a [uapi::Move],
+) -> impl Iterator<Item = (&'a [uapi::Move], uapi::Move)> + Clone + 'a {
+    let valid = move |e: &uapi::Move| {
+        e.flags & !uapi::MOVE_FLAGS == 0
+            && move_pages::validate_range(mm, e.dst, e.len).is_ok()
+            && move_pages::validate_range(mm, e.src, e.len).is_ok()
+    };
+    let mut rest = entries;
+    core::iter::from_fn(move || {
+        let first = rest.first()?;
+        let mut merged = *first;
+        let mut n = 1;
+        if valid(first) {
+            while let Some(next) = rest.get(n) {
+                let joins = next.flags == merged.flags
+                    && merged.src.checked_add(merged.len) == Some(next.src)
+                    && merged.dst.checked_add(merged.len) == Some(next.dst)
+                    && valid(next)
+                    && valid(&uapi::Move {
+                        len: merged.len + next.len,
+                        ..merged
+                    });
+                if !joins {
+                    break;
+                }
+                merged.len += next.len;
+                n += 1;
+            }
+        }
+        let (group, tail) = rest.split_at(n);
+        rest = tail;
+        Some((group, merged))
+    })
 }
 
 /// `PGMOVE_IOC_RECLAIM`: reads a `struct pgmove_reclaim`, reclaims, writes the counters back.

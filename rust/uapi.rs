@@ -53,6 +53,7 @@ const _: () = assert!(IOC_INFO == ioctl::_IOR::<Info>(IOC_MAGIC, 0x00));
 
 /// `struct pgmove_move`, the argument of `PGMOVE_IOC_MOVE`.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub(crate) struct Move {
     /// Destination start, page aligned.
     pub(crate) dst: u64,

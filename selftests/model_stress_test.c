@@ -197,6 +197,17 @@ static bool chunk_all(const struct mpage *m, int i, bool zero_too)
 	return true;
 }
 
+/* Whether any page of i's 2 MiB chunk has one of flags. */
+static bool chunk_any(const struct mpage *m, int i, int flags)
+{
+	int c = i / CHUNK_PAGES * CHUNK_PAGES;
+
+	for (int k = c; k < c + CHUNK_PAGES; k++)
+		if (m[k].flags & flags)
+			return true;
+	return false;
+}
+
 static void mark_all_shared(struct worker *w)
 {
 	for (int i = 0; i < NPAGES; i++)
@@ -250,9 +261,12 @@ static bool check_move(struct worker *w, int d, int s, int n, bool holes, bool u
 			/* A source PMD with no table is ENOENT before the destination is looked at. */
 			if (sp->state == P_NONE && !holes && chunk_all(w->sim, s + k, false))
 				alt = ENOENT;
-			/* So is a shared PMD-mapped THP EBUSY (it would have to be split first). */
+			/*
+			 * So is a shared PMD-mapped THP EBUSY (it would have to be split first):
+			 * the kernel asks its head page, so any page of the chunk may tell.
+			 */
 			if (sp->state == P_DATA && (sp->flags & F_LARGE) &&
-			    (overlap || (sp->flags & F_SHARED)))
+			    (overlap || chunk_any(w->m, s + k, F_SHARED)))
 				alt = EBUSY;
 		} else if (sp->state == P_NONE) {
 			if (holes)
@@ -590,13 +604,23 @@ static bool op_collapse(struct worker *w, bool *overlap)
 		if (w->ro[k] != w->ro[c])
 			return true;
 	w->collapses++;
+	/*
+	 * A chunk that already was a PMD-mapped THP is left as it is (MADV_COLLAPSE succeeds
+	 * with nothing to do), shared with a child if it was: F_SHARED stays on every page of
+	 * a chunk where any page had it. (A new THP would be exclusive; keeping the flag only
+	 * makes EBUSY acceptable where it would not occur.)
+	 */
+	bool shared = false;
+
+	for (int k = c; k < c + CHUNK_PAGES; k++)
+		shared |= w->m[k].flags & F_SHARED;
 	for (int k = c; k < c + CHUNK_PAGES; k++) {
 		struct mpage *mp = &w->m[k];
 
 		if (mp->state != P_DATA)
 			mp->tag = 0;
 		mp->state = P_DATA;
-		mp->flags = F_LARGE;
+		mp->flags = F_LARGE | (shared ? F_SHARED : 0);
 	}
 	return true;
 }

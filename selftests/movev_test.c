@@ -272,6 +272,49 @@ TEST_F(movev, partial_entry_gives_eagain)
 }
 
 /*
+ * Adjacent entries (each starting where the one before ends, at source and destination)
+ * move as one request; each still gets what it would get alone. Entry 1 meets a populated
+ * destination at its first page: it fails with EEXIST (moved = -EEXIST), not EAGAIN, and
+ * entry 0 completed. Entry 3 differs from entry 2 only in its flags: not merged, and never
+ * reached.
+ */
+TEST_F(movev, adjacent_entries_stop_as_alone)
+{
+	char *src = map_anon(16 * PAGE, false, false), *dst = map_anon(16 * PAGE, false, false);
+	struct pgmove_move m[4];
+	struct movev_res r;
+
+	fill_pages(src, 16 * PAGE, 9);
+	dst[4 * PAGE] = 1;
+	for (int i = 0; i < 4; i++)
+		m[i] = entry(dst + 4 * i * PAGE, src + 4 * i * PAGE, 4 * PAGE,
+			     i == 3 ? PGMOVE_MOVE_ALLOW_SRC_HOLES : 0);
+	r = do_movev(self->fd, m, 4, 0);
+	ASSERT_EQ(-1, r.ret);
+	ASSERT_EQ(EEXIST, r.err);
+	ASSERT_EQ(1, r.completed);
+	ASSERT_EQ(4 * PAGE, m[0].moved);
+	ASSERT_EQ(-EEXIST, m[1].moved);
+	ASSERT_EQ(MOVED_UNSET, m[2].moved);
+	ASSERT_EQ(MOVED_UNSET, m[3].moved);
+	ASSERT_EQ(-1, check_pages(dst, 4 * PAGE, 9));
+	ASSERT_EQ(-1, check_pages_from(src + 4 * PAGE, 4, 12 * PAGE, 9));
+
+	/* The rest, now that the destination page is gone: entries 1..3 all complete. */
+	ASSERT_EQ(0, madvise(dst + 4 * PAGE, PAGE, MADV_DONTNEED));
+	for (int i = 1; i < 4; i++)
+		m[i].moved = MOVED_UNSET;
+	r = do_movev(self->fd, m + 1, 3, 0);
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d", r.err);
+	ASSERT_EQ(3, r.completed);
+	for (int i = 1; i < 4; i++) {
+		ASSERT_EQ(4 * PAGE, m[i].moved);
+	}
+	ASSERT_EQ(-1, check_pages(dst, 16 * PAGE, 9));
+	ASSERT_TRUE(all_zero(src, 16 * PAGE));
+}
+
+/*
  * Entries that hop between two pairs of VMAs and back (the module keeps the VMA locks of
  * one entry for the next only when both ranges stay in the same VMAs), and an entry that
  * moves pages back into its own source VMA.

@@ -15,7 +15,7 @@
 //!    the mmap read lock while looking both up; for a request with whole-table moves the
 //!    mmap write lock and both VMAs write-locked instead ([`vma::MoveVmas::lock_exclusive`]);
 //!    RECLAIM holds the mmap read lock ([`mmap::MmapReadGuard`]) and takes no per-VMA lock;
-//! 2. mmu-notifier invalidation of the request's source range ([`notifier::invalidate`]),
+//! 2. mmu-notifier invalidation of what one step may clear ([`notifier::invalidate`]),
 //!    which may be held across sleeping locks, as UFFDIO_MOVE does;
 //! 3. the folio lock ([`folio::LockedFolio`]);
 //! 4. the anon_vma write lock of the folio's anon_vma ([`folio::LockedAnonVma`]), or, for a
@@ -27,6 +27,9 @@
 //!    ([`pgtable::PtePairLock`], [`pgtable::PmdPairLock`]); for a whole-table move the two
 //!    PMD locks, then the table's own lock with subclass 2; for RECLAIM the PMD lock, then
 //!    the PTE table's own lock with `SINGLE_DEPTH_NESTING` ([`pte_table::LockedPteTable`]).
+//!
+//! MOVE's batched paths owe one TLB flush per call ([`tlb::DeferredFlush`]), done at the end
+//! of the call under the VMA locks, or under the page-table locks when a batch is full.
 
 pub(crate) mod folio;
 pub(crate) mod mm_ref;
@@ -36,6 +39,7 @@ pub(crate) mod pgtable;
 pub(crate) mod pte_table;
 pub(crate) mod swap;
 pub(crate) mod task;
+pub(crate) mod tlb;
 pub(crate) mod vma;
 
 pub(crate) use mm_ref::{Mm, MmGrab, MmUsers};

@@ -31,6 +31,7 @@ use super::{
     folio::{Folio, LockedAnonVma, LockedFolio, ReadFolio, VmaAnonVmaLock},
     mmap::MmapReadGuard,
     swap::SwapDevice,
+    tlb::{full_barrier, DeferredFlush},
     vma::{MoveVmas, Vma},
     MayBlock, Mm,
 };
@@ -678,7 +679,7 @@ impl<'m> PtePairLock<'m> {
         folio: &mut LockedFolio,
         _anon_vma: &LockedAnonVma,
         max: usize,
-        scratch: &mut RunScratch,
+        scratch: &mut RunScratch<'_>,
     ) -> Option<Result<usize>> {
         if !self.stable(dst, src) || !dst.is_none() {
             return Some(Err(EAGAIN));
@@ -890,14 +891,17 @@ impl Batched for HugeEntry {
 /// Room for one batch's entries, allocated before any lock is taken and reused: PTEs (a run
 /// never crosses a PTE table, so at most a table's worth) and huge PMDs (at most a PMD
 /// table's worth).
-pub(crate) struct RunScratch {
+pub(crate) struct RunScratch<'m> {
     ptes: KVVec<RunEntry>,
     pmds: KVVec<HugeEntry>,
     /// The folios of the listed entries, side by side, for the one-call pin check.
     folios: KVVec<Option<NonNull<bindings::folio>>>,
+    /// The TLB flush the runs owe for the source entries they cleared, and the folios held
+    /// until it (one shootdown round per call).
+    pub(crate) flush: DeferredFlush<'m>,
 }
 
-/// The most whole PTE tables [`PmdPairLock::move_tables`] moves with one TLB flush.
+/// The most whole PTE tables [`PmdPairLock::move_tables`] moves under one pair of PMD locks.
 pub(crate) const TABLES_PER_RUN: usize = 8;
 
 /// `n` copies of `empty`, allocated at once (with vmalloc if kmalloc cannot).
@@ -910,10 +914,11 @@ fn filled<E: Copy>(n: usize, empty: E) -> Result<KVVec<E>> {
     Ok(v)
 }
 
-impl RunScratch {
-    /// Room for batches of moves of up to `pages` pages each: a run of PTEs, of whole PTE
-    /// tables (up to [`TABLES_PER_RUN`] of them) or of huge PMDs.
-    pub(crate) fn new(pages: u64) -> Result<Self> {
+impl<'m> RunScratch<'m> {
+    /// Room for batches of moves in `mm` of up to `pages` pages each: a run of PTEs, of
+    /// whole PTE tables (up to [`TABLES_PER_RUN`] of them) or of huge PMDs; `total` pages
+    /// in the whole call, whose folios the deferred flush holds.
+    pub(crate) fn new(mm: &'m Mm, pages: u64, total: u64) -> Result<Self> {
         let per_pmd = u64::from(c::PGMOVE_PTRS_PER_PTE);
         let ptes = pages.clamp(1, TABLES_PER_RUN as u64 * per_pmd) as usize;
         let pmds = (pages / per_pmd).clamp(1, u64::from(c::PGMOVE_PTRS_PER_PMD)) as usize;
@@ -921,6 +926,7 @@ impl RunScratch {
             ptes: filled(ptes, RunEntry::EMPTY)?,
             pmds: filled(pmds, HugeEntry::EMPTY)?,
             folios: filled(ptes.max(pmds), None)?,
+            flush: DeferredFlush::new(mm, total)?,
         })
     }
 
@@ -959,6 +965,16 @@ impl<'s, E: Batched> RunFolios<'s, E> {
             slots,
             folios,
             len: 0,
+        }
+    }
+
+    /// Holds the folios of the first `n` listed entries (those that moved) in `flush`, until
+    /// it flushes the source entries that mapped them.
+    fn hold_moved(&self, n: usize, flush: &mut DeferredFlush<'_>) {
+        for folio in self.folios[..n.min(self.len)].iter().flatten() {
+            // SAFETY: listed folios are locked and allocated (type invariant); the caller
+            // made room for the run (`DeferredFlush::make_room`, at most that many listed).
+            unsafe { flush.hold(*folio) };
         }
     }
 
@@ -1066,9 +1082,11 @@ enum LastValue {
 /// # Safety
 ///
 /// `e` is listed in a [`RunFolios`] (its folio is locked and allocated) and its source entry
-/// was cleared, or can no longer be reached (a detached table); `ptep` is the destination
-/// entry, in a table whose lock the caller holds and which is linked (or about to be linked)
-/// at `dst_addr`, and no hardware walker can reach the source entry any more (flushed).
+/// was cleared atomically (`Cleared`, with the value it held), or lies in a detached table
+/// (`InPlace`: cleared atomically here); `ptep` is the destination entry, in a table whose
+/// lock the caller holds and which is linked (or about to be linked) at `dst_addr`. Stale
+/// TLB entries of the source address may remain until the call's flush: the caller holds the
+/// folio until then ([`DeferredFlush`]).
 #[inline(always)]
 unsafe fn write_moved_entry(
     mm: *mut bindings::mm_struct,
@@ -1100,14 +1118,15 @@ impl<E: Batched> Drop for RunFolios<'_, E> {
 
 impl PtePairLock<'_> {
     /// Moves a run of consecutive entries from the source table to the destination table,
-    /// as a batch of [`Self::move_present`] and [`Self::move_zero`] with one TLB flush: from
+    /// as a batch of [`Self::move_present`] and [`Self::move_zero`] with no TLB flush of its own
+    /// (the call's [`DeferredFlush`] covers it, holding the folios): from
     /// the mapped entries on, up to `max` of them, as long as the destination slot is none
     /// and the source maps the zero page or a small exclusive anonymous folio of
     /// `anon_vma`'s tree that is not pinned and can be locked without waiting. Returns how
     /// many entries moved; 0 leaves the first one to the per-page path, which knows what to
     /// do with anything else (and which error to give).
     ///
-    /// Entries are moved in ascending order: a folio found pinned after the flush stays
+    /// Entries are moved in ascending order: a folio found pinned after the clearing stays
     /// where it was, and so does every entry after it.
     #[inline(never)]
     #[link_section = ".text.hot.pgmove"]
@@ -1118,7 +1137,7 @@ impl PtePairLock<'_> {
         src_addr: u64,
         max: usize,
         anon_vma: &VmaAnonVmaLock<'_>,
-        scratch: &mut RunScratch,
+        scratch: &mut RunScratch<'_>,
     ) -> usize {
         // A detached destination table must not be written to.
         if !self.dst.pmd_unchanged() {
@@ -1126,6 +1145,8 @@ impl PtePairLock<'_> {
         }
         let page = c::PGMOVE_PAGE_SIZE as u64;
         let max = max.min(self.dst.left).min(self.src.left);
+        scratch.flush.make_room(max);
+        let max = max.min(scratch.flush.room());
         let (src_vma, dst_vma) = (vmas.src(), vmas.dst());
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by source entries under our locks.
@@ -1159,6 +1180,7 @@ impl PtePairLock<'_> {
             return 0;
         }
         let mm = vmas.mm().as_ptr();
+        scratch.flush.announce();
         // Clear the run at the source; keep what each entry held (the hardware may have set
         // its dirty bit since it was read).
         for (i, e) in run.entries_mut().iter_mut().enumerate() {
@@ -1168,16 +1190,12 @@ impl PtePairLock<'_> {
                 c::pgmove_ptep_get_and_clear(mm, addr as _, self.src.entry_ptr(i))
             });
         }
-        // SAFETY: the source VMA is read-locked; the range is the run just cleared.
-        unsafe {
-            c::pgmove_flush_tlb_range(
-                src_vma.as_ptr(),
-                src_addr as _,
-                (src_addr + n as u64 * page) as _,
-            )
-        };
-        // After the flush no GUP-fast can find these entries, and a pin taken before it is
-        // visible: such a folio, and every entry after it, goes back where it was.
+        // No flush here: the call's one flush covers the run (`scratch.flush`), and the
+        // folios are held until it. The exchanges above and this barrier order the clearing
+        // before the pin check: a GUP-fast pin taken before the clearing is seen here, one
+        // taken after it is dropped by GUP-fast's own recheck of the entry. A pinned folio,
+        // and every entry after it, goes back where it was.
+        full_barrier();
         let moved = run.first_pinned();
         for (i, e) in run.entries().iter().enumerate() {
             let (src_i, dst_i) = (src_addr + i as u64 * page, dst_addr + i as u64 * page);
@@ -1186,9 +1204,9 @@ impl PtePairLock<'_> {
                 unsafe { c::pgmove_set_pte_at(mm, src_i as _, self.src.entry_ptr(i), e.old.0) };
                 continue;
             }
-            // SAFETY: listed and cleared at the source, flushed; the destination slot is none
-            // (checked under the lock we still hold) in a table still linked from its PMD
-            // (checked above, under the same lock).
+            // SAFETY: listed and cleared atomically at the source, held below until the
+            // flush; the destination slot is none (checked under the lock we still hold) in
+            // a table still linked from its PMD (checked above, under the same lock).
             unsafe {
                 write_moved_entry(
                     mm,
@@ -1200,6 +1218,10 @@ impl PtePairLock<'_> {
                 )
             };
         }
+        scratch
+            .flush
+            .cleared(src_addr, src_addr + moved as u64 * page, false);
+        run.hold_moved(moved, &mut scratch.flush);
         moved
     }
 }
@@ -1303,14 +1325,15 @@ impl<'p> PmdPairLock<'p> {
     }
 
     /// Moves a run of huge PMDs from `src_addr` on to `dst_addr` on, as a batch of
-    /// [`Self::move_huge`] with one TLB flush: up to `max` of them, within both PMD tables
+    /// [`Self::move_huge`] with no TLB flush of its own (the call's [`DeferredFlush`]): up to
+    /// `max` of them, within both PMD tables
     /// (whose locks `self` holds), as long as the destination PMD is none and the source maps
     /// the huge zero page or a THP that is anonymous, exclusive, not pinned, of `anon_vma`'s
     /// tree and can be locked without waiting. Both addresses are PMD aligned. Returns how
     /// many PMDs moved; 0 leaves the first one to the per-PMD path (which knows what to do
     /// with anything else, and which error to give).
     ///
-    /// PMDs move in ascending order: a THP found pinned after the flush stays where it was,
+    /// PMDs move in ascending order: a THP found pinned after the clearing stays where it was,
     /// and so does every PMD after it. Each moved PMD is what [`Self::move_huge`] writes, and
     /// the deposited PTE table moves with it.
     #[inline(never)]
@@ -1322,7 +1345,7 @@ impl<'p> PmdPairLock<'p> {
         src_addr: u64,
         max: usize,
         anon_vma: &VmaAnonVmaLock<'_>,
-        scratch: &mut RunScratch,
+        scratch: &mut RunScratch<'_>,
     ) -> usize {
         let pmd_size = c::PGMOVE_PMD_SIZE as u64;
         let per_table = c::PGMOVE_PTRS_PER_PMD as usize;
@@ -1332,7 +1355,9 @@ impl<'p> PmdPairLock<'p> {
         // The entries left in each PMD table from the given one on: `self` holds their locks.
         let left = |addr: u64| per_table - ((addr / pmd_size) as usize & (per_table - 1));
         let max = max.min(left(src_addr)).min(left(dst_addr));
-        let (src_vma, dst_vma, mm) = (vmas.src(), vmas.dst(), vmas.mm().as_ptr());
+        scratch.flush.make_room(max);
+        let max = max.min(scratch.flush.room());
+        let (dst_vma, mm) = (vmas.dst(), vmas.mm().as_ptr());
         let (src_pmd, dst_pmd) = (self.src.as_ptr(), self.dst.as_ptr());
         let root = anon_vma.root();
         // INVARIANT: folios are added locked, mapped by source PMDs under our locks.
@@ -1374,22 +1399,18 @@ impl<'p> PmdPairLock<'p> {
         if n == 0 {
             return 0;
         }
+        scratch.flush.announce();
         for (i, e) in run.entries_mut().iter_mut().enumerate() {
             let addr = src_addr + i as u64 * pmd_size;
             // SAFETY: an entry of the locked source table, the huge PMD checked above.
             e.old =
                 PmdVal(unsafe { c::pgmove_pmdp_huge_get_and_clear(mm, addr as _, src_pmd.add(i)) });
         }
-        // SAFETY: the source VMA is locked; the range is the PMDs just cleared.
-        unsafe {
-            c::pgmove_flush_tlb_pmd_range(
-                src_vma.as_ptr(),
-                src_addr as _,
-                (src_addr + n as u64 * pmd_size) as _,
-            )
-        };
-        // After the flush no GUP-fast can find these PMDs, and a pin taken before it is
-        // visible: such a THP, and every PMD after it, goes back where it was.
+        // No flush here, as in `move_run`: the call's one flush covers these PMDs and the
+        // THPs are held until it; the barrier orders the clearing before the pin check
+        // (GUP-fast rechecks the PMD after it pins). A pinned THP, and every PMD after it,
+        // goes back where it was.
+        full_barrier();
         let moved = run.first_pinned();
         for (i, e) in run.entries().iter().enumerate() {
             let (src_i, dst_i) = (
@@ -1415,6 +1436,10 @@ impl<'p> PmdPairLock<'p> {
             // the source is the huge PMD cleared above.
             unsafe { link_moved_huge_pmd(mm, dst_i, dst_p, src_p, new) };
         }
+        scratch
+            .flush
+            .cleared(src_addr, src_addr + moved as u64 * pmd_size, false);
+        run.hold_moved(moved, &mut scratch.flush);
         moved
     }
 }
@@ -1544,18 +1569,20 @@ impl PmdPairLock<'_> {
     /// that is not pinned and can be locked without waiting, or (with `allow_src_holes`)
     /// none. Each entry is rewritten as the per-page path writes it (destination protection,
     /// writable, soft-dirty, dirty only if it was) and each folio's rmap moved, so the
-    /// result is the per-page path's, with one TLB flush for all `n` tables and no table
-    /// allocated. Returns `n`; with 0 nothing changed.
+    /// result is the per-page path's, with no TLB flush (the call's [`DeferredFlush`] covers
+    /// them) and no table allocated. Returns `n`; with 0 nothing changed.
     ///
     /// `vmas` must be exclusive ([`MoveVmas::lock_exclusive`], checked): a page fault could
     /// otherwise find an entry in a moved table through a PMD it read before, and act on it
     /// at the old address (6.12's `handle_pte_fault()` does not recheck the PMD). Rmap
     /// walkers are kept out by the anon_vma tree lock and the folio locks; the hardware and
-    /// GUP-fast by the cleared PMD and the flush (GUP-fast rechecks the PMD after it pins).
+    /// GUP-fast by the cleared PMD (it rechecks the PMD after it pins; a full barrier orders
+    /// the clearing before our pin check).
     /// Each table is detached (its source PMD cleared, under its lock) once its entries are
     /// checked; from then on nothing but us reaches it, so its lock is dropped (only one
-    /// table lock is held at a time) and its entries are rewritten in place after the flush,
-    /// with no atomic clearing, before it is linked at the destination.
+    /// table lock is held at a time) and its entries are rewritten in place, each cleared
+    /// atomically first (stale TLB paths may set A/D bits until the call's flush), before it
+    /// is linked at the destination.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn move_tables(
         &mut self,
@@ -1565,7 +1592,7 @@ impl PmdPairLock<'_> {
         max: usize,
         allow_src_holes: bool,
         anon_vma: &VmaAnonVmaLock<'_>,
-        scratch: &mut RunScratch,
+        scratch: &mut RunScratch<'_>,
     ) -> usize {
         let ptrs = c::PGMOVE_PTRS_PER_PTE as usize;
         let per_table = c::PGMOVE_PTRS_PER_PMD as usize;
@@ -1588,6 +1615,8 @@ impl PmdPairLock<'_> {
             .min(left(dst_addr))
             .min(scratch.tables())
             .min(TABLES_PER_RUN);
+        scratch.flush.make_room(max * ptrs);
+        let max = max.min(scratch.flush.room() / ptrs);
         let mm = vmas.mm().as_ptr();
         let (src_pmd, dst_pmd) = (self.src.as_ptr(), self.dst.as_ptr());
         let root = anon_vma.root();
@@ -1595,6 +1624,7 @@ impl PmdPairLock<'_> {
         let mut src_pmdvals = [PmdVal(bindings::pmd_t { pmd: 0 }); TABLES_PER_RUN];
         // INVARIANT: folios are added locked, mapped by entries of tables we hold: locked,
         // or detached by us (only we reach them).
+        scratch.flush.announce();
         let mut run = RunFolios::new(scratch.ptes.as_mut_slice(), scratch.folios.as_mut_slice());
         let mut n = 0;
         while n < max {
@@ -1617,7 +1647,7 @@ impl PmdPairLock<'_> {
                 run.truncate(n * ptrs);
                 break;
             }
-            // Detach it; stale TLB entries of the source range go with the flush below.
+            // Detach it; stale TLB entries of the source range go with the call's flush.
             // SAFETY: both PMD locks and the table's lock are held; `src_p` points to it.
             unsafe { c::pgmove_pmd_clear(src_p) };
             table.unlock();
@@ -1628,20 +1658,14 @@ impl PmdPairLock<'_> {
         if n == 0 {
             return 0;
         }
-        // One flush for the run (paging-structure caches too). Afterwards no CPU and no
-        // GUP-fast can reach the tables through the source range (a GUP-fast that read a PMD
-        // before rechecks it and backs off), the hardware sets no more accessed or dirty bits
-        // in them, and a pin taken before is visible.
-        // SAFETY: the source VMA is locked; the range is that of the PMDs just cleared.
-        unsafe {
-            c::pgmove_flush_tlb_freed_tables(
-                mm,
-                src_addr as _,
-                (src_addr + n as u64 * pmd_size) as _,
-            )
-        };
-        // A pinned folio's table, and every table after it, goes back unchanged; the per-page
-        // path will stop at the pinned page.
+        // No flush here: the call's one flush covers these PMDs (paging-structure caches
+        // too) and the folios are held until it. Until then a CPU may still reach a table
+        // through a stale path of the source range, read its entries and set accessed or
+        // dirty bits in them: `rewrite_table` clears each entry atomically before it writes
+        // it. GUP-fast rechecks the PMD after it pins; the barrier orders the PMDs' clearing
+        // before the pin check, so a pin taken before is seen. A pinned folio's table, and
+        // every table after it, goes back unchanged; the per-page path will stop at the
+        // pinned page.
         let moved = (run.first_pinned() / ptrs).min(n);
         let restored = moved as u64 * pmd_size;
         // SAFETY: restores the PMDs cleared above (`moved <= n <= max`), under the same locks.
@@ -1658,15 +1682,19 @@ impl PmdPairLock<'_> {
             if let Some(table) = table {
                 let entries = &run.entries()[t * ptrs..(t + 1) * ptrs];
                 let dst_t = dst_addr + t as u64 * pmd_size;
-                // SAFETY: the table's entries are listed and unreachable at the source since
-                // the flush (so their values are final), and only we reach the table, which
-                // no PMD points to until it is linked at the destination below.
+                // SAFETY: the table's entries are listed, their folios held until the flush
+                // (below); no PMD points to the table until it is linked at the destination
+                // below, so only we and stale TLB paths reach it.
                 unsafe { rewrite_table(mm, entries, table, dst_vma, dst_t) };
             }
         }
         // SAFETY: both PMD locks are held and the destination PMDs are none (checked under
         // them, `moved <= n`); the tables, with their entries, now map the destination range.
         unsafe { link_tables(mm, dst_addr, dst_pmd, &src_pmdvals[..moved]) };
+        scratch
+            .flush
+            .cleared(src_addr, src_addr + moved as u64 * pmd_size, true);
+        run.hold_moved(moved * ptrs, &mut scratch.flush);
         // `run` unlocks the folios, then `tables` are unmapped, before the PMD locks go.
         drop(run);
         drop(tables);
@@ -1702,9 +1730,11 @@ unsafe fn link_tables(
 ///
 /// # Safety
 ///
-/// `entries` are listed in a [`RunFolios`] and are the table's, which no PMD points to and
-/// no CPU reaches (flushed) any more; only the caller reaches the table until it links it at
-/// `dst_addr`.
+/// `entries` are listed in a [`RunFolios`] and are the table's, which no PMD points to any
+/// more; until the caller links it at `dst_addr` only the caller reaches it, and stale TLB
+/// paths of its old range, through which the hardware may set accessed or dirty bits (each
+/// entry is cleared atomically before it is rewritten); the folios are held until the flush
+/// of that range ([`DeferredFlush`]).
 #[inline(never)]
 #[link_section = ".text.hot.pgmove"]
 unsafe fn rewrite_table(
@@ -1719,7 +1749,8 @@ unsafe fn rewrite_table(
         if e.kind == PteKind::None {
             continue;
         }
-        // SAFETY: listed, and final (caller); rewritten in place, in a table only we reach.
+        // SAFETY: listed (caller); rewritten in place, in a table only we (and stale TLB
+        // paths, which the atomic clearing of the entry accounts for) reach.
         unsafe {
             write_moved_entry(
                 mm,
