@@ -26,8 +26,9 @@ RUSTC_DEBIAN := /usr/bin/rustc
 KMAKE := $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
 	BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen
 
-.PHONY: all deps kernel module selftests cli check stress demo shell fmt clean bench bench-build profile
-all: module selftests cli
+.PHONY: all deps kernel module selftests cli check stress demo shell fmt clean bench bench-build profile \
+	uffd-compat uffd-upstream compact-heap
+all: module selftests cli uffd-compat
 
 deps:
 	@tools/setup-deps
@@ -44,7 +45,21 @@ selftests: deps $(KERNEL)
 cli: deps $(KERNEL)
 	+$(MAKE) -C tools/cli KDIR=$(KDIR)
 
-check: module selftests cli
+# libpgmove-uffd.so (UFFDIO_MOVE through /dev/pgmove), the test kernel's own uffd-unit-tests
+# and the compacting-heap example (Documentation/uffd-compat.rst).
+uffd-compat: deps $(KERNEL)
+	+$(MAKE) -C tools/uffd-compat KDIR=$(KDIR) all uffd-unit-tests
+	+$(MAKE) -C tools/examples KDIR=$(KDIR)
+
+# Upstream's UFFDIO_MOVE tests (uffd-unit-tests -f move), plain and through the library.
+uffd-upstream: module uffd-compat
+	@tools/vm-run tools/uffd-upstream
+
+# The compacting heap with the kernel's UFFDIO_MOVE and with the library, in the VM.
+compact-heap: module uffd-compat
+	@tools/vm-run make -C tools/examples run ARGS="$(ARGS)"
+
+check: module selftests cli uffd-compat
 	@tools/check
 
 # The model-checked stress test alone, any number of operations (selftests/model_stress_test.c;
@@ -70,16 +85,21 @@ BENCH_ARGS ?=
 bench-build: deps
 	@tools/kernel/build perf >/dev/null
 	@mkdir -p $(PERF_BUILD)/rust $(PERF_BUILD)/include/uapi/linux
-	@cp -u Kbuild $(PERF_BUILD)/ && cp -u $(filter-out rust/helpers_generated.rs,$(wildcard rust/*.rs)) rust/helpers.c rust/helpers.h $(PERF_BUILD)/rust/ \
-		&& mkdir -p $(PERF_BUILD)/rust/mm && cp -u rust/mm/*.rs $(PERF_BUILD)/rust/mm/ \
-		&& cp -u include/uapi/linux/pgmove.h $(PERF_BUILD)/include/uapi/linux/
+	@cp -u Kbuild $(PERF_BUILD)/ && cp -u include/uapi/linux/pgmove.h $(PERF_BUILD)/include/uapi/linux/
+	@# The module's sources (rust/ and its subdirectories), and no source that is gone.
+	@cd rust && for f in $$(find . \( -name '*.rs' -o -name 'helpers.[ch]' \) ! -name helpers_generated.rs); do \
+		mkdir -p $(PERF_BUILD)/rust/$$(dirname $$f) && cp -u $$f $(PERF_BUILD)/rust/$$f || exit 1; done
+	@cd $(PERF_BUILD)/rust && for f in $$(find . -name '*.rs' ! -name helpers_generated.rs); do \
+		[ -e $(CURDIR)/rust/$$f ] || rm -f $$f; done
 	+$(MAKE) -C $(PERF_KDIR) M=$(PERF_BUILD) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
 		BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen modules
 	+$(MAKE) -C tools/bench KDIR=$(PERF_KDIR)
 
-bench: bench-build
-	@tools/vm-run --kdir $(PERF_KDIR) --module $(PERF_BUILD)/pgmove.ko --memory 3G -- \
-		tools/bench/pgmove-bench --json $(BENCH_JSON) $(BENCH_ARGS)
+# Then the compacting-heap example (tools/examples) with the kernel's UFFDIO_MOVE and with
+# libpgmove-uffd.so (Documentation/uffd-compat.rst).
+bench: bench-build uffd-compat
+	@tools/vm-run --kdir $(PERF_KDIR) --module $(PERF_BUILD)/pgmove.ko --memory 3G -- sh -c \
+		'tools/bench/pgmove-bench --json $(BENCH_JSON) $(BENCH_ARGS) && make -s -C tools/examples run'
 
 # A perf profile of one benchmark case on the perf kernel (see tools/bench/profile).
 PROFILE_CASE ?= move-4k/pgmove-MOVE
@@ -97,5 +117,7 @@ clean:
 	+-$(MAKE) -C selftests KDIR=$(KDIR) clean 2>/dev/null
 	+-$(MAKE) -C tools/cli clean
 	+-$(MAKE) -C tools/bench clean
+	+-$(MAKE) -C tools/uffd-compat clean
+	+-$(MAKE) -C tools/examples clean
 	rm -rf build
 	rm -f rust/helpers_generated.rs
