@@ -111,11 +111,13 @@ static struct rounds rounds_start(FIXTURE_DATA(shootdown) *self)
 }
 
 static long long rounds_end(struct __test_metadata *_metadata, FIXTURE_DATA(shootdown) *self,
-			    struct rounds r)
+			    struct rounds r, bool must_run)
 {
 	long long n = vmstat("nr_tlb_remote_flush") - r.before;
 
-	EXPECT_LT(r.loops, atomic_load(&self->mut.loops)) TH_LOG("the mutator did not run");
+	/* A call of a few microseconds may fall where the mutator is off its CPU. */
+	if (must_run)
+		EXPECT_LT(r.loops, atomic_load(&self->mut.loops)) TH_LOG("the mutator did not run");
 	TH_LOG("remote flush rounds %lld, IPIs received %lld, local flushes: all %lld, one %lld",
 	       n, vmstat("nr_tlb_remote_flush_received") - r.received,
 	       vmstat("nr_tlb_local_flush_all") - r.local_all,
@@ -147,7 +149,7 @@ static void one_move(struct __test_metadata *_metadata, FIXTURE_DATA(shootdown) 
 	last = pfn_of(src + len - PAGE);
 	rs = rounds_start(self);
 	r = pgmove_do_move(self->fd, (unsigned long)dst, (unsigned long)src, len, 0);
-	n = rounds_end(_metadata, self, rs);
+	n = rounds_end(_metadata, self, rs, true);
 	ASSERT_EQ(0, r.ret) TH_LOG("errno %d moved %lld", r.err, r.moved);
 	ASSERT_EQ((long long)len, r.moved);
 	ASSERT_EQ(first, pfn_of(dst));
@@ -220,7 +222,7 @@ TEST_F(shootdown, movev_of_objects_is_one_round)
 
 		rs = rounds_start(self);
 		ASSERT_EQ(0, ioctl(self->fd, PGMOVE_IOC_MOVEV, &v)) TH_LOG("errno %d", errno);
-		n = rounds_end(_metadata, self, rs);
+		n = rounds_end(_metadata, self, rs, true);
 		ASSERT_EQ(count, v.completed);
 		TH_LOG("MOVEV of %u objects: %lld shootdown rounds", count, n);
 		ASSERT_LE(n, MAX_ROUNDS) TH_LOG("more than one shootdown round per call");
@@ -269,7 +271,7 @@ TEST_F(shootdown, movev_of_thps_is_one_round)
 						     .len = PMD, .moved = MOVED_UNSET };
 		rs = rounds_start(self);
 		ASSERT_EQ(0, ioctl(self->fd, PGMOVE_IOC_MOVEV, &v)) TH_LOG("errno %d", errno);
-		n = rounds_end(_metadata, self, rs);
+		n = rounds_end(_metadata, self, rs, false);
 		ASSERT_EQ(nr, v.completed);
 		for (unsigned long i = 0; i < nr; i++) {
 			ASSERT_TRUE(is_thp(dst + i * PMD)) TH_LOG("THP %lu was split", i);
