@@ -69,7 +69,9 @@ pub(crate) fn validate_range(mm: &Mm, start: u64, len: u64) -> Result {
 ///
 /// The batched paths' TLB flush is deferred to the end of the call (one shootdown round),
 /// with the moved folios held until then (`mm::tlb`): it is done when the mover is dropped,
-/// and before a step splits a folio (which a held reference would make fail).
+/// whenever it drops its VMA locks (between whole-table and per-page stretches, between
+/// MOVEV entries in other VMAs), and before a step splits a folio (which a held reference
+/// would make fail).
 pub(crate) struct Mover<'m> {
     mm: &'m Mm,
     /// Declared before `vmas`: dropped (flushed) while the VMA locks are still held.
@@ -91,6 +93,17 @@ impl<'m> Mover<'m> {
     /// Drops the VMA locks kept from the last move (before anything that takes the mmap
     /// lock: a VMA read lock must not be held while waiting for it).
     pub(crate) fn release(&mut self) {
+        self.release_vmas();
+    }
+
+    /// Flushes what the batched paths owe, then drops the VMA locks: a PTE table moved whole
+    /// is, once the mmap write lock is gone, a destination table that other threads fill,
+    /// and a CPU that still had the source's path to it cached would find their pages
+    /// through the source address (pages this call does not hold).
+    fn release_vmas(&mut self) {
+        if self.vmas.is_some() {
+            self.scratch.flush.flush();
+        }
         self.vmas = None;
     }
 
@@ -152,7 +165,7 @@ impl<'m> Mover<'m> {
             v.dst().contains(req.dst) && v.src().contains(req.src) && v.is_exclusive() == exclusive
         });
         if !reuse {
-            self.vmas = None;
+            self.release_vmas();
             let locked = if exclusive {
                 MoveVmas::lock_exclusive(self.mm, req.dst, req.src)
             } else {

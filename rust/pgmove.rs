@@ -231,14 +231,31 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
         'groups: for (group, merged) in groups {
             let outcome = move_one(mm, &mut mover, &merged, &mut mb);
             // Each entry of the group gets what it would have got alone: the pages move in
-            // the same order, so the request stops at the same page with the same error.
+            // the same order, so the request stops at the same page with the same error;
+            // except where the merged request meets what one entry alone would not (the
+            // end of a VMA, a hole between VMAs: EINVAL, ENOENT): from the entry it stopped
+            // in, the group's entries are then moved one by one.
+            let by_entry = group.len() > 1 && matches!(outcome.error, Some(EINVAL | ENOENT));
             let mut left = outcome.moved;
             for entry in group {
-                let part = MoveOutcome {
+                let mut part = MoveOutcome {
                     moved: left.min(entry.len),
                     error: outcome.error,
                 };
                 left -= part.moved;
+                if by_entry && part.moved < entry.len {
+                    let rest = uapi::Move {
+                        dst: entry.dst + part.moved,
+                        src: entry.src + part.moved,
+                        len: entry.len - part.moved,
+                        ..*entry
+                    };
+                    let alone = move_one(mm, &mut mover, &rest, &mut mb);
+                    part = MoveOutcome {
+                        moved: part.moved + alone.moved,
+                        error: alone.error,
+                    };
+                }
                 let (moved, res) = move_result(&part, entry.len);
                 results.push(moved, GFP_KERNEL)?;
                 if let Err(e) = res {

@@ -315,6 +315,32 @@ TEST_F(movev, adjacent_entries_stop_as_alone)
 }
 
 /*
+ * Adjacent entries whose sources lie in two VMAs (split by MADV_HUGEPAGE on the second
+ * half): merged they would cross the end of a VMA (EINVAL); each alone is valid, and so is
+ * the outcome: both complete.
+ */
+TEST_F(movev, adjacent_entries_across_vmas_complete)
+{
+	char *src = map_anon(8 * PAGE, false, false), *dst = map_anon(8 * PAGE, false, false);
+	struct pgmove_move m[3];
+	struct movev_res r;
+
+	ASSERT_EQ(0, madvise(src + 4 * PAGE, 4 * PAGE, MADV_HUGEPAGE));
+	fill_pages(src, 8 * PAGE, 13);
+	m[0] = entry(dst, src, 4 * PAGE, 0);
+	m[1] = entry(dst + 4 * PAGE, src + 4 * PAGE, 2 * PAGE, 0);
+	m[2] = entry(dst + 6 * PAGE, src + 6 * PAGE, 2 * PAGE, 0);
+	r = do_movev(self->fd, m, 3, 0);
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d completed %llu", r.err, r.completed);
+	ASSERT_EQ(3, r.completed);
+	ASSERT_EQ(4 * PAGE, m[0].moved);
+	ASSERT_EQ(2 * PAGE, m[1].moved);
+	ASSERT_EQ(2 * PAGE, m[2].moved);
+	ASSERT_EQ(-1, check_pages(dst, 8 * PAGE, 13));
+	ASSERT_TRUE(all_zero(src, 8 * PAGE));
+}
+
+/*
  * Entries that hop between two pairs of VMAs and back (the module keeps the VMA locks of
  * one entry for the next only when both ranges stay in the same VMAs), and an entry that
  * moves pages back into its own source VMA.

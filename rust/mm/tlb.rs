@@ -6,8 +6,10 @@
 //! A batched run (a PTE run, a run of whole PTE tables, a run of THPs) clears its source
 //! entries under its page-table locks and writes the destination at once; the flush of the
 //! source range is recorded in a [`DeferredFlush`] and done when the batch is flushed: when
-//! the ioctl ends (the batch is dropped), when it is full, and before anything that must not
-//! find a folio held (a split). This is `mmu_gather`'s model:
+//! the ioctl ends (the batch is dropped), before the call drops its VMA locks (a moved table
+//! must not be filled by others while a CPU may still reach it from the source), at the end
+//! of a THP run (no THP is held past its run), when the batch is full, and before a split.
+//! This is `mmu_gather`'s model:
 //!
 //! * Every folio whose source entry was cleared and not yet flushed is *held* (a reference,
 //!   `folio_get()`), so it cannot be freed, reused or migrated (migration fails on the extra

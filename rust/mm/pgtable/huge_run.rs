@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Runs of huge PMDs: [`PmdPairLock::move_huge_run`] moves PMD-mapped THPs (and the huge zero
-//! page) under one pair of PMD-table locks with no TLB flush of its own, and the helpers that
-//! build and link a moved huge PMD (with its deposited PTE table).
+//! page) under one pair of PMD-table locks with one TLB flush at the end of the run (not
+//! deferred to the end of the call: see there), and the helpers that build and link a moved
+//! huge PMD (with its deposited PTE table).
 //!
 //! # Invariants
 //!
 //! As for PTE runs (`run.rs`): the listed THPs are locked and of the source VMA's anon_vma
 //! tree, cleared atomically, checked for pins after a full barrier (a pinned THP and every
-//! PMD after it go back), and held by the call's [`DeferredFlush`] once moved. Both
+//! PMD after it go back), and held by the call's [`DeferredFlush`] until it flushes, at the
+//! end of the run, before the locks go. Both
 //! addresses are PMD aligned and every PMD of the run lies in the two locked PMD tables.
 //!
 //! Lock order: the anon_vma tree write lock (the caller's), then both PMD-table locks.
@@ -98,10 +100,9 @@ impl PmdPairLock<'_> {
             e.old =
                 PmdVal(unsafe { c::pgmove_pmdp_huge_get_and_clear(mm, addr as _, src_pmd.add(i)) });
         }
-        // No flush here, as in `move_run`: the call's one flush covers these PMDs and the
-        // THPs are held until it; the barrier orders the clearing before the pin check
-        // (GUP-fast rechecks the PMD after it pins). A pinned THP, and every PMD after it,
-        // goes back where it was.
+        // No flush yet (one for the whole run, at its end); the barrier orders the clearing
+        // before the pin check (GUP-fast rechecks the PMD after it pins). A pinned THP, and
+        // every PMD after it, goes back where it was.
         full_barrier();
         let moved = run.first_pinned();
         for (i, e) in run.entries().iter().enumerate() {
@@ -132,6 +133,11 @@ impl PmdPairLock<'_> {
             .flush
             .cleared(src_addr, src_addr + moved as u64 * pmd_size, false);
         run.hold_moved(moved, &mut scratch.flush);
+        // A THP run pays its flush now, before its locks go: held THPs would make another
+        // task's split fail (EBUSY) until the call ends, and a fault at the source could map
+        // 4 kB pages where another CPU still caches the 2 MiB entry. One round per run of up
+        // to 512 THPs (a MOVE of contiguous THPs: one).
+        scratch.flush.flush();
         moved
     }
 }

@@ -188,14 +188,16 @@ impl PmdPairLock<'_> {
         if n == 0 {
             return 0;
         }
-        // No flush here: the call's one flush covers these PMDs (paging-structure caches
-        // too) and the folios are held until it. Until then a CPU may still reach a table
+        // No flush here: the call's flush covers these PMDs (paging-structure caches too),
+        // done before the mmap write lock goes (`Mover::release_vmas`): until then nothing
+        // but this call can put a page into a moved table. The folios are held until it. Until then a CPU may still reach a table
         // through a stale path of the source range, read its entries and set accessed or
         // dirty bits in them: `rewrite_table` clears each entry atomically before it writes
         // it. GUP-fast rechecks the PMD after it pins; the barrier orders the PMDs' clearing
         // before the pin check, so a pin taken before is seen. A pinned folio's table, and
         // every table after it, goes back unchanged; the per-page path will stop at the
         // pinned page.
+        full_barrier();
         let moved = (run.first_pinned() / ptrs).min(n);
         let restored = moved as u64 * pmd_size;
         // SAFETY: restores the PMDs cleared above (`moved <= n <= max`), under the same locks.
