@@ -311,16 +311,11 @@ void pgmove_mm_dec_nr_ptes(struct mm_struct *mm)
 extern void flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			       unsigned int stride_shift, bool freed_tables);
 
-/* Flush [start, end) of mm after page tables were freed there (reaches lazy-TLB CPUs). */
-void pgmove_flush_tlb_freed_tables(struct mm_struct *mm, unsigned long start,
-				   unsigned long end)
-{
-	flush_tlb_mm_range(mm, start, end, PAGE_SHIFT, true);
-}
-
 /*
- * One flush of [start, end) of mm for the source entries MOVE's batched paths cleared in a
- * call (rust/mm/tlb.rs); freed_tables when PMDs that pointed to PTE tables were cleared.
+ * Flush [start, end) of mm (4 kB stride): for the source entries MOVE's batched paths
+ * cleared (rust/mm/tlb.rs), and after RECLAIM detached tables or zapped zero pages
+ * (rust/mm/pte_table.rs). freed_tables when PMDs that pointed to PTE tables were cleared:
+ * it reaches lazy-TLB CPUs and paging-structure caches too.
  */
 void pgmove_flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			       bool freed_tables)
@@ -365,13 +360,6 @@ void pgmove_smp_mb(void)
 void pgmove_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
 {
 	flush_tlb_mm_range(vma->vm_mm, start, end, PAGE_SHIFT, false);
-}
-
-/* flush_pmd_tlb_range(): as above, for [start, end) of huge PMDs cleared (2 MiB stride). */
-void pgmove_flush_tlb_pmd_range(struct vm_area_struct *vma, unsigned long start,
-				unsigned long end)
-{
-	flush_tlb_mm_range(vma->vm_mm, start, end, PMD_SHIFT, false);
 }
 
 pmd_t pgmove_pmdp_huge_get_and_clear(struct mm_struct *mm, unsigned long addr, pmd_t *pmd)

@@ -116,8 +116,8 @@ bool pgmove_pmd_is_table(pmd_t pmd);
 struct page *pgmove_pmd_pgtable(pmd_t pmd);
 void pgmove_pmd_clear(pmd_t *pmd);
 void pgmove_mm_dec_nr_ptes(struct mm_struct *mm);
-void pgmove_flush_tlb_freed_tables(struct mm_struct *mm, unsigned long start,
-				   unsigned long end);
+void pgmove_flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+			       bool freed_tables);
 void pgmove_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
 struct folio *pgmove_pmd_folio(pmd_t pmd);
 struct page *pgmove_pmd_page(pmd_t pmd);
@@ -128,8 +128,6 @@ void pgmove_split_huge_pmd(struct vm_area_struct *vma, pmd_t *pmd, unsigned long
 pmd_t pgmove_mk_huge_pmd(struct page *page, struct vm_area_struct *vma, bool dirty_writable);
 void pgmove_set_pmd_at(struct mm_struct *mm, unsigned long addr, pmd_t *pmd, pmd_t val);
 pmd_t pgmove_pmdp_huge_get_and_clear(struct mm_struct *mm, unsigned long addr, pmd_t *pmd);
-void pgmove_flush_tlb_pmd_range(struct vm_area_struct *vma, unsigned long start,
-				unsigned long end);
 
 /* PTE values, mapped PTE tables and PTE locks. */
 pte_t pgmove_ptep_get(pte_t *pte);
@@ -226,8 +224,6 @@ void pgmove_mmu_notifier_start(struct mmu_notifier_range *range, struct mm_struc
 void pgmove_mmu_notifier_end(struct mmu_notifier_range *range);
 
 /* The deferred TLB flush of MOVE's batched paths (rust/mm/tlb.rs). */
-void pgmove_flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
-			       bool freed_tables);
 void pgmove_folios_put_array(struct folio **folios, unsigned int n);
 void pgmove_inc_tlb_flush_pending(struct mm_struct *mm);
 void pgmove_dec_tlb_flush_pending(struct mm_struct *mm);

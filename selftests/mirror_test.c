@@ -41,6 +41,28 @@ static int dmirror(int fd, unsigned long request, void *addr, void *buf, unsigne
 	return (int)cmd.cpages;
 }
 
+/* /dev/pgmove (which must open) and the mirror device (-1 when the kernel has none). */
+static void open_devices(struct __test_metadata *_metadata, int *fd, int *dmirror)
+{
+	*fd = open(PGMOVE_DEV, O_RDWR);
+	ASSERT_GE(*fd, 0) TH_LOG("open %s: %s", PGMOVE_DEV, strerror(errno));
+	*dmirror = open(DMIRROR_DEV, O_RDWR);
+}
+
+#define SKIP_WITHOUT_DMIRROR(self)                                                          \
+	do {                                                                                \
+		if ((self)->dmirror < 0)                                                    \
+			SKIP(return, "%s: %s (the kernel lacks CONFIG_TEST_HMM; the debug "  \
+				     "test kernel has it)", DMIRROR_DEV, strerror(errno));  \
+	} while (0)
+
+static void close_devices(int fd, int dmirror)
+{
+	close(fd);
+	if (dmirror >= 0)
+		close(dmirror);
+}
+
 FIXTURE(mirror)
 {
 	int fd;
@@ -49,19 +71,13 @@ FIXTURE(mirror)
 
 FIXTURE_SETUP(mirror)
 {
-	self->fd = open(PGMOVE_DEV, O_RDWR);
-	ASSERT_GE(self->fd, 0) TH_LOG("open %s: %s", PGMOVE_DEV, strerror(errno));
-	self->dmirror = open(DMIRROR_DEV, O_RDWR);
-	if (self->dmirror < 0)
-		SKIP(return, "%s: %s (the kernel lacks CONFIG_TEST_HMM; the debug test kernel has it)",
-		     DMIRROR_DEV, strerror(errno));
+	open_devices(_metadata, &self->fd, &self->dmirror);
+	SKIP_WITHOUT_DMIRROR(self);
 }
 
 FIXTURE_TEARDOWN(mirror)
 {
-	close(self->fd);
-	if (self->dmirror >= 0)
-		close(self->dmirror);
+	close_devices(self->fd, self->dmirror);
 }
 
 /* The shapes of a move, one per path of MOVE: each must invalidate what it clears. */
@@ -150,19 +166,13 @@ FIXTURE(mirror_reclaim)
 
 FIXTURE_SETUP(mirror_reclaim)
 {
-	self->fd = open(PGMOVE_DEV, O_RDWR);
-	ASSERT_GE(self->fd, 0) TH_LOG("open %s: %s", PGMOVE_DEV, strerror(errno));
-	self->dmirror = open(DMIRROR_DEV, O_RDWR);
-	if (self->dmirror < 0)
-		SKIP(return, "%s: %s (the kernel lacks CONFIG_TEST_HMM; the debug test kernel has it)",
-		     DMIRROR_DEV, strerror(errno));
+	open_devices(_metadata, &self->fd, &self->dmirror);
+	SKIP_WITHOUT_DMIRROR(self);
 }
 
 FIXTURE_TEARDOWN(mirror_reclaim)
 {
-	close(self->fd);
-	if (self->dmirror >= 0)
-		close(self->dmirror);
+	close_devices(self->fd, self->dmirror);
 }
 
 /*
@@ -271,22 +281,18 @@ FIXTURE_VARIANT_ADD(device_entry, exclusive_in_a_run)
 
 FIXTURE_SETUP(device_entry)
 {
-	self->fd = open(PGMOVE_DEV, O_RDWR);
-	ASSERT_GE(self->fd, 0) TH_LOG("open %s: %s", PGMOVE_DEV, strerror(errno));
+	self->uffd = -1;
+	open_devices(_metadata, &self->fd, &self->dmirror);
+	SKIP_WITHOUT_DMIRROR(self);
 	self->uffd = uffd_open();
 	ASSERT_GE(self->uffd, 0) TH_LOG("userfaultfd with UFFD_FEATURE_MOVE: %s", strerror(errno));
-	self->dmirror = open(DMIRROR_DEV, O_RDWR);
-	if (self->dmirror < 0)
-		SKIP(return, "%s: %s (the kernel lacks CONFIG_TEST_HMM; the debug test kernel has it)",
-		     DMIRROR_DEV, strerror(errno));
 }
 
 FIXTURE_TEARDOWN(device_entry)
 {
-	close(self->fd);
-	close(self->uffd);
-	if (self->dmirror >= 0)
-		close(self->dmirror);
+	if (self->uffd >= 0)
+		close(self->uffd);
+	close_devices(self->fd, self->dmirror);
 }
 
 struct device_move {

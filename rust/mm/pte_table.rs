@@ -178,7 +178,7 @@ impl<'t> LockedPteTable<'t> {
             // SAFETY: `mm` is alive; flushing with spinlocks held is allowed (IRQs are on),
             // as `ptep_clear_flush()` under the PTE lock does. `freed_tables` is more than
             // the zapped entries need, and costs no extra round.
-            unsafe { c::pgmove_flush_tlb_freed_tables(mm, self.start as _, end as _) };
+            unsafe { c::pgmove_flush_tlb_mm_range(mm, self.start as _, end as _, true) };
         }
     }
 
@@ -265,7 +265,7 @@ impl<'m> FreedTables<'m> {
         // SAFETY: `mm` is alive; the flush may be called in any context that may send IPIs
         // (process context, IRQs on). `freed_tables` makes it reach lazy-TLB CPUs too.
         unsafe {
-            c::pgmove_flush_tlb_freed_tables(self.mm.as_ptr(), self.start as _, self.end as _)
+            c::pgmove_flush_tlb_mm_range(self.mm.as_ptr(), self.start as _, self.end as _, true)
         };
         for table in &self.tables[..self.len] {
             // SAFETY: by the type invariant each table is detached, unreachable through the

@@ -9,8 +9,8 @@
 //!
 //! As for PTE runs (`run.rs`): the listed THPs are locked and of the source VMA's anon_vma
 //! tree, cleared atomically, checked for pins after a full barrier (a pinned THP and every
-//! PMD after it go back), and held by the call's [`DeferredFlush`] until it flushes, at the
-//! end of the run, before the locks go. Both
+//! PMD after it go back); the run's range is flushed at its end, with the call's
+//! [`DeferredFlush`], before the locks go (so no THP needs holding). Both
 //! addresses are PMD aligned and every PMD of the run lies in the two locked PMD tables.
 //!
 //! Lock order: the anon_vma tree write lock (the caller's), then both PMD-table locks.
@@ -49,8 +49,6 @@ impl PmdPairLock<'_> {
         // The entries left in each PMD table from the given one on: `self` holds their locks.
         let left = |addr: u64| per_table - ((addr / pmd_size) as usize & (per_table - 1));
         let max = max.min(left(src_addr)).min(left(dst_addr));
-        scratch.flush.make_room(max);
-        let max = max.min(scratch.flush.room());
         let (dst_vma, mm) = (vmas.dst(), vmas.mm().as_ptr());
         let (src_pmd, dst_pmd) = (self.src.as_ptr(), self.dst.as_ptr());
         let root = anon_vma.root();
@@ -132,11 +130,11 @@ impl PmdPairLock<'_> {
         scratch
             .flush
             .cleared(src_addr, src_addr + moved as u64 * pmd_size, false);
-        run.hold_moved(moved, &mut scratch.flush);
-        // A THP run pays its flush now, before its locks go: held THPs would make another
-        // task's split fail (EBUSY) until the call ends, and a fault at the source could map
-        // 4 kB pages where another CPU still caches the 2 MiB entry. One round per run of up
-        // to 512 THPs (a MOVE of contiguous THPs: one).
+        // A THP run pays its flush now, before its locks go: THPs held to the end of the call
+        // would make another task's split fail (EBUSY) meanwhile, and a fault at the source
+        // could map 4 kB pages where another CPU still caches the 2 MiB entry. One round per
+        // run of up to 512 THPs (a MOVE of contiguous THPs: one). The THPs need no reference
+        // for it: each stays mapped at its destination under the PMD lock held until then.
         scratch.flush.flush();
         moved
     }
