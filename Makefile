@@ -23,8 +23,11 @@ endif
 export KDIR
 
 RUSTC_DEBIAN := /usr/bin/rustc
+# The debug build has the race points (rust/race.rs, Documentation/reliability.rst); the
+# benchmark's perf build (bench-build) has none.
+PGMOVE_RACE_POINTS ?= $(if $(filter debug,$(FLAVOUR)),y,n)
 KMAKE := $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=$(RUSTC_DEBIAN) HOSTRUSTC=$(RUSTC_DEBIAN) \
-	BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen
+	BINDGEN=$(PGMOVE_CACHE)/tools/bin/bindgen PGMOVE_RACE_POINTS=$(PGMOVE_RACE_POINTS)
 
 .PHONY: all deps kernel module selftests cli check stress demo shell fmt clean bench bench-build profile \
 	uffd-compat uffd-upstream compact-heap

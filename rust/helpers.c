@@ -914,3 +914,40 @@ bool pgmove_warn_on_once(bool cond)
 {
 	return WARN_ON_ONCE(cond);
 }
+
+pid_t pgmove_current_tgid(void)
+{
+	return task_tgid_nr(current);
+}
+
+unsigned long pgmove_jiffies(void)
+{
+	return READ_ONCE(jiffies);
+}
+
+void pgmove_init_completion(struct completion *x)
+{
+	init_completion(x);
+}
+
+void pgmove_reinit_completion(struct completion *x)
+{
+	reinit_completion(x);
+}
+
+/* Whether a task spins (or queues) for the lock, which the caller holds. */
+bool pgmove_spin_is_contended(spinlock_t *lock)
+{
+	return spin_is_contended(lock);
+}
+
+/* Whether a task waits for the lock of one of folios[0..n) (NULL entries skipped). */
+bool pgmove_folios_have_waiters(struct folio **folios, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (folios[i] && folio_test_waiters(folios[i]))
+			return true;
+	return false;
+}

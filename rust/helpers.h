@@ -31,6 +31,8 @@
 #include <linux/swap.h>
 #include <linux/swapops.h>
 #include <linux/types.h>
+#include <linux/completion.h>
+#include <linux/debugfs.h>
 
 #include "../include/uapi/linux/pgmove.h"
 
@@ -231,5 +233,13 @@ void pgmove_smp_mb(void);
 
 /* WARN_ON_ONCE() for an invariant of the module's own that Rust cannot state in types. */
 bool pgmove_warn_on_once(bool cond);
+
+/* Race points (rust/race.rs; used only in a build with PGMOVE_RACE_POINTS=y). */
+pid_t pgmove_current_tgid(void);
+unsigned long pgmove_jiffies(void);
+void pgmove_init_completion(struct completion *x);
+void pgmove_reinit_completion(struct completion *x);
+bool pgmove_spin_is_contended(spinlock_t *lock);
+bool pgmove_folios_have_waiters(struct folio **folios, unsigned int n);
 
 #endif /* PGMOVE_HELPERS_H */

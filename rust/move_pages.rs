@@ -21,6 +21,7 @@
 //! (one PTE).
 
 use crate::c;
+use crate::race::{self, Point};
 use crate::mm::{
     folio::{AnonVmaRef, FolioRef, LockedAnonVma, LockedFolio, VmaAnonVmaLock},
     notifier,
@@ -165,7 +166,10 @@ impl<'m> Mover<'m> {
             v.dst().contains(req.dst) && v.src().contains(req.src) && v.is_exclusive() == exclusive
         });
         if !reuse {
-            self.release_vmas();
+            if self.vmas.is_some() {
+                self.release_vmas();
+                race::sleepable(Point::VmasReleased, mb);
+            }
             let locked = if exclusive {
                 MoveVmas::lock_exclusive(self.mm, req.dst, req.src)
             } else {
@@ -248,6 +252,9 @@ fn move_locked(
             c::warn_on_once(src_addr + size > step_end);
         }
         mb.cond_resched();
+        if scratch.flush.owes() {
+            race::sleepable(Point::FlushPending, mb);
+        }
         if mb.fatal_signal_pending() {
             // Do not override a real error.
             error = Some(match step {
@@ -384,6 +391,7 @@ fn move_step(
         && !move_splits_huge_pmd(dst_addr, src_addr, src_end)
         && src_pmd.get_lockless().is_trans_huge()
     {
+        race::sleepable(Point::HugeSeen, mb);
         let pmds = move_huge_run(
             vmas, &dst_pmd, &src_pmd, dst_addr, src_addr, src_end, scratch, mb,
         );

@@ -12,6 +12,7 @@ mod c;
 mod miscdev;
 mod mm;
 mod move_pages;
+mod race;
 mod reclaim;
 mod uapi;
 
@@ -30,7 +31,10 @@ module! {
 
 /// The module: owns the `/dev/pgmove` registration.
 struct PgMove {
+    /// Declared first: deregistered (no new ioctl) before the race points' file goes.
     _dev: Pin<KBox<MiscDeviceRegistration<PgMoveDevice>>>,
+    /// The race points' debugfs file (nothing in a build without race points).
+    _race: race::Registration,
 }
 
 impl kernel::Module for PgMove {
@@ -48,13 +52,17 @@ impl kernel::Module for PgMove {
             name: c_str!("pgmove"),
             mode,
         };
+        let race = race::Registration::new(module)?;
         let dev = KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL)?;
         pr_info!(
             "/dev/pgmove ready (ABI {}, mode {:#o})\n",
             uapi::ABI_VERSION,
             mode
         );
-        Ok(Self { _dev: dev })
+        Ok(Self {
+            _dev: dev,
+            _race: race,
+        })
     }
 }
 

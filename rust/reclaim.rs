@@ -17,6 +17,7 @@
 //! for it, when the CPU is wanted elsewhere, or every [`ROUNDS_PER_RELOCK`] rounds.
 
 use crate::c;
+use crate::race::{self, Point};
 use crate::mm::{
     mmap::MmapReadGuard,
     notifier,
@@ -222,6 +223,7 @@ fn try_free(
     if census.in_use > 0 || (census.zero_page > 0 && !zeropage) {
         return Outcome::Busy;
     }
+    race::atomic(Point::ReclaimScanned, || table.contended());
     if census.zero_page > 0 {
         table.zap_zero_pages();
     }

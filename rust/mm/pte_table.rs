@@ -127,6 +127,16 @@ impl<'t> LockedPteTable<'t> {
         })
     }
 
+    /// Whether another task waits for the table's lock or its PMD's (for a race point).
+    pub(crate) fn contended(&self) -> bool {
+        // SAFETY: both locks are held by us (type invariant), so they are live spinlocks;
+        // this only reads their state.
+        unsafe {
+            c::pgmove_spin_is_contended(self.ptl.as_ptr())
+                || c::pgmove_spin_is_contended(self.pmd_ptl.as_ptr())
+        }
+    }
+
     /// The `i`-th entry (`i < PTRS_PER_PTE`), stable while the locks are held.
     fn entry(&self, i: usize) -> PteVal {
         assert!(i < c::PGMOVE_PTRS_PER_PTE as usize);

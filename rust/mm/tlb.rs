@@ -112,6 +112,11 @@ impl<'m> DeferredFlush<'m> {
         }
     }
 
+    /// Whether source entries were cleared and not yet flushed.
+    pub(crate) fn owes(&self) -> bool {
+        self.start < self.end
+    }
+
     /// Records that source entries in `[start, end)` of `mm` were cleared (after
     /// [`Self::announce`]); `tables`: PMDs that pointed to PTE tables among them.
     pub(crate) fn cleared(&mut self, start: u64, end: u64, tables: bool) {

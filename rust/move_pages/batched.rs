@@ -103,6 +103,7 @@ pub(super) fn move_run(
     let Some(src_map) = src_pmd.map_pte(src_addr, mb) else {
         return 0;
     };
+    race::atomic(Point::RunMapped, || false);
     let mut pair = PtePairLock::lock(&dst_map, &src_map);
     pair.move_run(vmas, dst_addr, src_addr, left, &anon_vma, scratch)
 }

@@ -205,6 +205,7 @@ pub(super) fn try_move_pte(
     let Some(si) = SwapDevice::get(entry) else {
         return Done(Err(EAGAIN));
     };
+    race::atomic(Point::SwapEntryRead, || false);
     // A folio in the swap cache must have its rmap moved too: a swap-in at the destination
     // would find it there.
     if src.folio.is_none() {

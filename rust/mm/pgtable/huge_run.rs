@@ -91,6 +91,7 @@ impl PmdPairLock<'_> {
         if n == 0 {
             return 0;
         }
+        crate::race::atomic(Point::HugeRunListed, || self.contended());
         scratch.flush.announce();
         for (i, e) in run.entries_mut().iter_mut().enumerate() {
             let addr = src_addr + i as u64 * pmd_size;

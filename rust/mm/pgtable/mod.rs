@@ -46,7 +46,7 @@ use super::{
     vma::{MoveVmas, Vma},
     MayBlock, Mm,
 };
-use crate::c;
+use crate::{c, race::Point};
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, prelude::*};
 
@@ -64,7 +64,7 @@ pub(crate) use pmd::PmdPtr;
 pub(crate) use pte::PteMap;
 pub(crate) use run::{RunScratch, TABLES_PER_RUN};
 // What the files share among themselves (items marked `pub(super)`).
-use self::{entry::*, huge_run::*, pte::*, run::*};
+use self::{entry::*, huge_run::*, pair::spin_contended, pte::*, run::*};
 
 // The per-entry loops of the batched paths live in `.text.hot.pgmove`, which starts on a page
 // of its own and is smaller than a page (so is the C side's, rust/helpers.c): no loop block

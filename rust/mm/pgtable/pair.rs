@@ -39,6 +39,11 @@ impl<'m> PtePairLock<'m> {
         Self { dst, src }
     }
 
+    /// Whether another task waits for either lock (for a race point).
+    pub(crate) fn contended(&self) -> bool {
+        spin_contended(self.dst.ptl) || spin_contended(self.src.ptl)
+    }
+
     /// Whether the source still holds `src`, the destination `dst`, and the destination PMD
     /// still points to the table that was mapped (else the table may have been detached and
     /// an entry written into it would be lost).
@@ -310,6 +315,11 @@ impl<'p> PmdPairLock<'p> {
         }
     }
 
+    /// Whether another task waits for either PMD lock (for a race point).
+    pub(crate) fn contended(&self) -> bool {
+        spin_contended(self.dst.lockptr()) || spin_contended(self.src.lockptr())
+    }
+
     /// Moves the huge PMD at `src_addr` to `dst_addr`, as `move_pages_huge_pmd()` does under
     /// its locks: `EAGAIN` if either PMD changed since `dst`/`src` were read, `EBUSY` if the
     /// folio is shared or maybe pinned. `folio` is the THP `src` maps (checked), locked,
@@ -383,4 +393,11 @@ impl Drop for PmdPairLock<'_> {
     fn drop(&mut self) {
         double_unlock(self.dst.lockptr(), self.src.lockptr());
     }
+}
+
+/// Whether another task waits for `lock`, which the caller holds (`spin_is_contended()`).
+pub(super) fn spin_contended(lock: NonNull<bindings::spinlock_t>) -> bool {
+    // SAFETY: the caller holds the lock, so it is a live, initialised spinlock; this only
+    // reads its state.
+    unsafe { c::pgmove_spin_is_contended(lock.as_ptr()) }
 }

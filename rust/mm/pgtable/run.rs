@@ -188,6 +188,15 @@ impl<'s, E: Batched> RunFolios<'s, E> {
             return;
         }
         let unlisted = &self.folios[n..self.len];
+        crate::race::atomic(Point::BatchUnlock, || {
+            // SAFETY: as below: listed folios are locked and allocated.
+            unsafe {
+                c::pgmove_folios_have_waiters(
+                    unlisted.as_ptr().cast::<*mut bindings::folio>().cast_mut(),
+                    unlisted.len() as _,
+                )
+            }
+        });
         // SAFETY: `Option<NonNull<folio>>` is laid out as a folio pointer, NULL for `None`;
         // every listed folio is locked by us and allocated (type invariant), and is unlocked
         // once: it is unlisted right after.
@@ -363,6 +372,7 @@ impl PtePairLock<'_> {
         if n == 0 {
             return 0;
         }
+        crate::race::atomic(Point::RunListed, || self.contended());
         let mm = vmas.mm().as_ptr();
         scratch.flush.announce();
         // Clear the run at the source; keep what each entry held (the hardware may have set

@@ -177,6 +177,9 @@ impl PmdPairLock<'_> {
                 run.truncate(n * ptrs);
                 break;
             }
+            crate::race::atomic(Point::TablesListed, || {
+                self.contended() || (table.locked && spin_contended(table.ptl))
+            });
             // Detach it; stale TLB entries of the source range go with the call's flush.
             // SAFETY: both PMD locks and the table's lock are held; `src_p` points to it.
             unsafe { c::pgmove_pmd_clear(src_p) };
