@@ -6,6 +6,7 @@
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/debug.h>
 
 #include "helpers.h"
 
@@ -923,6 +924,17 @@ pid_t pgmove_current_tgid(void)
 unsigned long pgmove_jiffies(void)
 {
 	return READ_ONCE(jiffies);
+}
+
+/* The stacks of every thread of the calling process, in the kernel log (sched_show_task()). */
+void pgmove_show_thread_group(void)
+{
+	struct task_struct *t;
+
+	rcu_read_lock();
+	for_each_thread(current, t)
+		sched_show_task(t);
+	rcu_read_unlock();
 }
 
 void pgmove_init_completion(struct completion *x)

@@ -237,6 +237,7 @@ bool pgmove_warn_on_once(bool cond);
 /* Race points (rust/race.rs; used only in a build with PGMOVE_RACE_POINTS=y). */
 pid_t pgmove_current_tgid(void);
 unsigned long pgmove_jiffies(void);
+void pgmove_show_thread_group(void);
 void pgmove_init_completion(struct completion *x);
 void pgmove_reinit_completion(struct completion *x);
 bool pgmove_spin_is_contended(spinlock_t *lock);

@@ -233,7 +233,12 @@ static inline uint64_t kpageflags(uint64_t pfn)
 #define KPF_ZERO_PAGE_BIT 24
 #define KPF_KSM_BIT 21
 
-/* Whether addr is mapped by a PMD-sized THP (the huge zero page included). */
+/*
+ * Whether the page at addr is part of a large folio: KPF_THP, which 6.12 sets for every
+ * large anonymous folio (a PMD-sized THP or an mTHP, mapped by a PMD or by PTEs) and for
+ * the huge zero page. It does not tell a THP still mapped by its PMD from one whose PMD
+ * was split.
+ */
 static inline bool is_thp(const void *addr)
 {
 	uint64_t pfn = pfn_of(addr);

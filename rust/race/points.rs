@@ -205,6 +205,10 @@ pub(super) fn reached_atomic(point: Point, mut contended: impl FnMut() -> bool) 
                 if (now.wrapping_sub(deadline) as isize) > 0 {
                     if hold == 0 {
                         s.timeouts.fetch_add(1, Ordering::Relaxed);
+                        // What the process's other threads were doing meanwhile.
+                        pr_info!("race point {}: no release in time\n", point.name());
+                        // SAFETY: prints the calling process's threads; any context.
+                        unsafe { crate::c::pgmove_show_thread_group() };
                     }
                     break;
                 }
