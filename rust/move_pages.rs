@@ -21,7 +21,6 @@
 //! (one PTE).
 
 use crate::c;
-use crate::race::{self, Point};
 use crate::mm::{
     folio::{AnonVmaRef, FolioRef, LockedAnonVma, LockedFolio, VmaAnonVmaLock},
     notifier,
@@ -31,6 +30,7 @@ use crate::mm::{
     vma::MoveVmas,
     MayBlock, Mm,
 };
+use crate::race::{self, Point};
 use kernel::prelude::*;
 
 const PAGE_SIZE: u64 = c::PGMOVE_PAGE_SIZE as u64;

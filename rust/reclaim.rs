@@ -17,7 +17,6 @@
 //! for it, when the CPU is wanted elsewhere, or every [`ROUNDS_PER_RELOCK`] rounds.
 
 use crate::c;
-use crate::race::{self, Point};
 use crate::mm::{
     mmap::MmapReadGuard,
     notifier,
@@ -25,6 +24,7 @@ use crate::mm::{
     pte_table::{FreedTables, LockedPteTable},
     MayBlock, Mm,
 };
+use crate::race::{self, Point};
 use kernel::prelude::*;
 
 /// The size of the range one PTE table maps.

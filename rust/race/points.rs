@@ -226,7 +226,8 @@ pub(super) fn reached_atomic(point: Point, mut contended: impl FnMut() -> bool) 
 /// Records that the task stopped at `s` goes on, and when.
 fn passed(s: &PointState) {
     // SAFETY: reading the clock is allowed in any context.
-    s.passed_ns.store(unsafe { bindings::ktime_get() }, Ordering::Relaxed);
+    let now = unsafe { bindings::ktime_get() };
+    s.passed_ns.store(now, Ordering::Relaxed);
     s.state.store(PASSED, Ordering::Release);
 }
 
@@ -466,7 +467,9 @@ impl Registration {
         fops.write = Some(fops_write);
         let fops = KBox::new(fops, GFP_KERNEL)?;
         // SAFETY: a NUL-terminated name; no parent (the debugfs root).
-        let dir = unsafe { crate::c::debugfs_create_dir(c_str!("pgmove").as_char_ptr(), core::ptr::null_mut()) };
+        let dir = unsafe {
+            crate::c::debugfs_create_dir(c_str!("pgmove").as_char_ptr(), core::ptr::null_mut())
+        };
         // SAFETY: `dir` is a directory (or an error pointer, which debugfs then refuses);
         // `fops` lives in its box until `drop` has removed the file.
         unsafe {
