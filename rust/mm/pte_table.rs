@@ -50,7 +50,7 @@
 //! `retract_page_tables()`.
 
 use super::{
-    pgtable::{PmdPtr, PmdVal, PteVal},
+    pgtable::{spin_contended, PmdPtr, PmdVal, PteVal},
     MayBlock, Mm,
 };
 use crate::c;
@@ -129,12 +129,8 @@ impl<'t> LockedPteTable<'t> {
 
     /// Whether another task waits for the table's lock or its PMD's (for a race point).
     pub(crate) fn contended(&self) -> bool {
-        // SAFETY: both locks are held by us (type invariant), so they are live spinlocks;
-        // this only reads their state.
-        unsafe {
-            c::pgmove_spin_is_contended(self.ptl.as_ptr())
-                || c::pgmove_spin_is_contended(self.pmd_ptl.as_ptr())
-        }
+        // Both locks are held by us (type invariant), as `spin_contended()` requires.
+        spin_contended(self.ptl) || spin_contended(self.pmd_ptl)
     }
 
     /// The `i`-th entry (`i < PTRS_PER_PTE`), stable while the locks are held.

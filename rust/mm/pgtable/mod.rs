@@ -59,12 +59,12 @@ mod run;
 mod whole_table;
 
 pub(crate) use entry::{PmdVal, PteKind, PteVal, SwapPte};
-pub(crate) use pair::{PmdPairLock, PtePairLock};
+pub(crate) use pair::{spin_contended, PmdPairLock, PtePairLock};
 pub(crate) use pmd::PmdPtr;
 pub(crate) use pte::PteMap;
 pub(crate) use run::{RunScratch, TABLES_PER_RUN};
 // What the files share among themselves (items marked `pub(super)`).
-use self::{entry::*, huge_run::*, pair::spin_contended, pte::*, run::*};
+use self::{entry::*, huge_run::*, pte::*, run::*};
 
 // The per-entry loops of the batched paths live in `.text.hot.pgmove`, which starts on a page
 // of its own and is smaller than a page (so is the C side's, rust/helpers.c): no loop block

@@ -396,7 +396,7 @@ impl Drop for PmdPairLock<'_> {
 }
 
 /// Whether another task waits for `lock`, which the caller holds (`spin_is_contended()`).
-pub(super) fn spin_contended(lock: NonNull<bindings::spinlock_t>) -> bool {
+pub(crate) fn spin_contended(lock: NonNull<bindings::spinlock_t>) -> bool {
     // SAFETY: the caller holds the lock, so it is a live, initialised spinlock; this only
     // reads its state.
     unsafe { c::pgmove_spin_is_contended(lock.as_ptr()) }
