@@ -63,7 +63,7 @@ compact-heap: module uffd-compat
 	@tools/vm-run make -C tools/examples run ARGS="$(ARGS)"
 
 check: module selftests cli uffd-compat
-	@tools/check
+	@PGMOVE_RACE_POINTS=$(PGMOVE_RACE_POINTS) tools/check
 
 # The model-checked stress test alone, any number of operations (selftests/model_stress_test.c;
 # a mismatch prints its seed: SEED=<seed> replays each thread's sequence of operations).

@@ -494,7 +494,8 @@ static void sc_mthp_pinned(struct scen *s)
  * The branches of MOVE's paths (rust/move_pages.rs move_step, rust/move_pages/{batched,huge,
  * pte}.rs, rust/mm/pgtable/) and the scenarios that reach them. "-" marks those that a
  * sequential test cannot reach or compare: races, failed allocations, entries that an
- * anonymous VMA cannot hold, or state that UFFDIO_MOVE's side cannot be given.
+ * anonymous VMA cannot hold, or state that UFFDIO_MOVE's side cannot be given. A race is
+ * forced open by selftests/race_test where it names a case (race: CASE).
  *
  * The request
  *   range or VMA refused (EINVAL)        misaligned_dst zero_len wrapping_len unknown_flag
@@ -517,13 +518,17 @@ static void sc_mthp_pinned(struct scen *s)
  *   destination PMD not none ends a run  whole_tables_dst_populated
  *   a table refused: hole, swap entry,   whole_tables_hole whole_tables_swap
  *   pinned page, large folio             whole_tables_pinned thp_onto_empty_table
- *   pinned between clearing and check    - (race)
+ *   pinned between clearing and check    - (race: tables_listed_pin)
+ *   a fault into a listed table waits    - (race: tables_listed_fault)
  * THP runs (move_huge_run, huge_run.rs)
  *   THPs and the huge zero page move     thp_whole thp_run huge_zero_page thp_run_huge_zero
  *   stop at a pinned THP                 thp_run_pinned
  *   stop at a destination PMD not none   thp_run_dst_populated
  *   stop at a THP not exclusive          thp_shared_with_child
- *   folio lock contended, pinned late    - (race)
+ *   pinned between clearing and check    - (race: huge_run_listed_pin)
+ *   folio lock contended                 - (race; no case: nothing holds a THP's lock while
+ *                                          it stays mapped at the source for long enough)
+ *   PMD changed after the lockless look  - (race: huge_seen_split; retried)
  * One huge PMD (huge_pmd_step, move_huge_pmd)
  *   split: misaligned or short           thp_misaligned thp_short huge_zero_misaligned
  *   split: destination PMD holds a table thp_onto_empty_table thp_onto_populated_table
@@ -545,6 +550,10 @@ static void sc_mthp_pinned(struct scen *s)
  *   cut by a hole                        src_hole whole_tables_hole
  *   cut by a large folio                 mthp_whole thp_onto_empty_table
  *   no run (source VMA has no anon_vma)  zero_pages
+ *   pinned between clearing and check    - (race: run_listed_pin)
+ *   destination table freed before the   - (race: run_mapped_reclaim, reclaim_scanned_move;
+ *   PTE locks: retried                     retried on a new table)
+ *   a waiter on a moved folio's lock     - (race: batch_unlock_waiter; woken)
  * One PTE (try_move_pte, pair.rs)
  *   destination populated: EEXIST        dst_populated_first dst_populated_mid overlap_up
  *   hole: ENOENT, or moved               src_hole / src_hole_allowed src_untouched_allowed
@@ -559,7 +568,7 @@ static void sc_mthp_pinned(struct scen *s)
  *   large folio pinned: EBUSY, no split  mthp_pinned thp_pinned_misaligned
  *                                        thp_pinned_onto_empty_table
  *   split fails (extra ref): EBUSY       thp_vmspliced_misaligned
- *   large folio lock contended: EAGAIN   - (race)
+ *   large folio lock contended: EAGAIN   - (race; no case, as for THP runs)
  *   swap entry                           swap_entries mixed_run whole_tables_swap
  *   swap entry, folio in swap cache      swap_cache
  *   swap entry, large swap-cache folio   - (a large folio leaves the swap cache as soon as
@@ -570,8 +579,11 @@ static void sc_mthp_pinned(struct scen *s)
  *   device-private/exclusive: EFAULT     - (mirror_test, against UFFDIO_MOVE)
  *   hwpoison entry: EFAULT               - (would poison a page of the VM for good; the same
  *                                          branch as the marker)
- *   entry or PMD changed, swap device    - (race)
- *   gone: EAGAIN
+ *   entry or PMD changed, swap device    - (race: swap_entry_read_swapin and
+ *   gone: EAGAIN                           swap_entry_read_zap, the swap entry changed)
+ * Between steps
+ *   a flush owed while another task zaps - (race: flush_pending_dontneed)
+ *   VMA locks dropped mid-call           - (race: vmas_released_stale; flushed first)
  */
 static const struct {
 	const char *name;

@@ -40,6 +40,36 @@ static inline long long pgmove_read_keyed(const char *path, const char *key)
 	return val;
 }
 
+/*
+ * A counter of /proc/vmstat, -1 if the kernel has none by that name (the nr_tlb_* ones need
+ * CONFIG_DEBUG_TLBFLUSH). It allocates nothing: stdio's buffers come from malloc(), and a
+ * free() that trims the heap unmaps memory, which is a TLB flush of the process's own (a
+ * test that counts flushes must not cause one while it reads the count).
+ */
+static inline long long pgmove_vmstat(const char *name)
+{
+	static char buf[32768];
+	size_t klen = strlen(name), got = 0;
+	long long val = -1;
+	ssize_t n;
+	char *p;
+	int fd = open("/proc/vmstat", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = 0;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (!strncmp(p, name, klen) && p[klen] == ' ') {
+			val = strtoll(p + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	return val;
+}
+
 /* The first number in a file (a module parameter, a sysctl); -1 if unreadable. */
 static inline long long pgmove_read_number(const char *path, int base)
 {

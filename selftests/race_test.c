@@ -34,11 +34,13 @@
  *
  * CPUs. At an atomic point the held mover spins with preemption off: it keeps its CPU, so
  * the main thread and the racers run on another one (these cases need 2 CPUs; the VM has 2).
- * reclaim_scanned_fault's racer is a page fault that itself spins on the lock the held
- * RECLAIM holds: its point is armed with `hold`, which ends the stop by itself after a set
- * time, and the case checks that the fault began before that and ended after. The two
- * cases about stale TLB entries (flush_pending_dontneed, vmas_released_stale) run a reader
- * on a second CPU whose TLB caches the source while the mover sleeps at its point.
+ * Where the racer itself spins on a lock the held task holds (reclaim_scanned_fault,
+ * reclaim_scanned_move) or may (tables_listed_fault), the point is armed with `hold`, which
+ * ends the stop by itself after a set time, and the case checks that the racer began before
+ * that and ended after. The two cases about stale TLB entries (flush_pending_dontneed,
+ * vmas_released_stale) run a reader on a second CPU whose TLB caches the source while the
+ * mover sleeps at its point, and count the kernel's TLB shootdown rounds (the emulator's
+ * TLB drops a stale entry within the window, so the reader alone would not tell).
  *
  * Partial moves are reported as MOVE (and UFFDIO_MOVE) report them: a call that moved some
  * pages and then met an error fails with EAGAIN and `moved` = the bytes it moved; the call
@@ -50,6 +52,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include "pgmove_harness.h"
 #include "move_util.h"
@@ -133,6 +136,7 @@ struct job {
 	int fd;				/* /dev/pgmove, or the io_uring */
 	char *dst, *src;		/* MOVE; src is the address of the other jobs */
 	unsigned long len;
+	unsigned long long flags;	/* MOVE */
 	int advice;			/* madvise */
 	long val;			/* write: the value; read: the page's index for the tag */
 	unsigned long seed;		/* read: the fill_pages() seed */
@@ -143,7 +147,7 @@ struct job {
 	int ret, err;
 	long bad;			/* read: check_pages_from() of the page read */
 	uint64_t pfn;			/* read: the PFN mapped there after the read */
-	long long t_start, t_end;	/* write: CLOCK_MONOTONIC ns before and after the store */
+	long long t_start, t_end;	/* write, MOVE: CLOCK_MONOTONIC ns before and after */
 	/* control */
 	pthread_t th;
 	pid_t tid;			/* for /proc/self/task/TID when it seems stuck */
@@ -215,10 +219,6 @@ static void job_join(struct job *j)
 	j->started = false;
 }
 
-static void do_move(struct job *j)
-{
-	j->move = pgmove_do_move(j->fd, (unsigned long)j->dst, (unsigned long)j->src, j->len, 0);
-}
 
 static void do_reclaim(struct job *j)
 {
@@ -251,6 +251,14 @@ static void do_write(struct job *j)
 {
 	j->t_start = now_ns();
 	*(volatile long *)j->src = j->val;
+	j->t_end = now_ns();
+}
+
+static void do_move(struct job *j)
+{
+	j->t_start = now_ns();
+	j->move = pgmove_do_move(j->fd, (unsigned long)j->dst, (unsigned long)j->src, j->len,
+				 j->flags);
 	j->t_end = now_ns();
 }
 
@@ -460,6 +468,63 @@ static void release_and_join(struct __test_metadata *_metadata, const char *poin
 	ASSERT_EQ(0, race_cmd("off %s", point));
 	if (after)
 		*after = p;
+}
+
+/*
+ * For a window whose racer spins on a lock the held task holds: with two CPUs both are then
+ * spinning, no thread is left to release the point (and under QEMU a spinning waiter leaves
+ * no trace in the lock for `contended`), so the point is armed with `hold`, which ends the
+ * stop by itself after HOLD_MS, and says when (passed_ns). The racer must begin before that
+ * and end after it.
+ */
+#define HOLD_MS 1000	/* reference machine; the racer starts within a few ms of the hold */
+
+/* HOLD_MS scaled, below the module's 10 s at an atomic point. */
+static long hold_ms(void)
+{
+	long ms = race_scaled_ms(HOLD_MS);
+
+	return ms > 9000 ? 9000 : ms;
+}
+
+/* Arms point with `hold ms` and lets holder go until the point holds it. */
+static void hold_and_reach(struct __test_metadata *_metadata, const char *point, long ms,
+			   struct job *holder)
+{
+	int err = race_cmd("hold %s %d %ld", point, getpid(), ms);
+
+	ASSERT_EQ(0, err) TH_LOG("hold %s: %s", point, strerror(-err));
+	job_go(holder);
+	err = race_wait_state_or(point, "stopped", REACH_MS, &holder->done);
+	if (err) {
+		log_point(_metadata, point);
+		ASSERT_EQ(0, err) TH_LOG("%s never held at %s: %s", holder->what, point,
+					 strerror(-err));
+	}
+}
+
+/*
+ * After a hold of ms at point: the hold ended by itself (no timeout), and racer (its
+ * t_start and t_end) began in it and ended after it; else early says what went wrong.
+ * Disarms the point.
+ */
+static void expect_across_hold(struct __test_metadata *_metadata, const char *point, long ms,
+			       struct job *racer, const char *early)
+{
+	struct race_point pt;
+
+	ASSERT_EQ(0, race_read(point, &pt));
+	log_point(_metadata, point);
+	TH_LOG("%s from %+.3f ms to %+.3f ms of the end of the %ld ms hold", racer->what,
+	       (racer->t_start - pt.passed_ns) / 1e6, (racer->t_end - pt.passed_ns) / 1e6, ms);
+	ASSERT_LE(1UL, pt.hits);
+	ASSERT_EQ(0UL, pt.timeouts);
+	ASSERT_STREQ("passed", pt.state);
+	ASSERT_LT(racer->t_start, pt.passed_ns)
+		TH_LOG("%s began only after the hold of %ld ms: the window was not raced",
+		       racer->what, ms);
+	ASSERT_GT(racer->t_end, pt.passed_ns) TH_LOG("%s", early);
+	ASSERT_EQ(0, race_cmd("off %s", point));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -696,8 +761,15 @@ FIXTURE_SETUP(race)
 {
 	self->fd = open(PGMOVE_DEV, O_RDWR);
 	ASSERT_GE(self->fd, 0) TH_LOG("open %s: %s", PGMOVE_DEV, strerror(errno));
-	if (!race_available())
+	if (!race_available()) {
+		/* make check of the debug flavour builds them in: then they must be there. */
+		const char *built = getenv("PGMOVE_RACE_POINTS");
+
+		ASSERT_FALSE(built && !strcmp(built, "y"))
+			TH_LOG("the module was built with race points (PGMOVE_RACE_POINTS=y) but "
+			       "%s is missing", RACE_POINTS_PATH);
 		SKIP(return, RACE_SKIP_REASON);
+	}
 	/* A case killed for its timeout had no teardown: start from nothing armed. */
 	ASSERT_EQ(0, race_off_all());
 }
@@ -845,6 +917,77 @@ TEST_F_TIMEOUT(race, tables_listed_pin, CASE_TIMEOUT)
 }
 
 /*
+ * tables_listed (atomic), raced by a page fault: a whole-table move (mmap write lock, both
+ * VMAs write-locked) has listed every entry of the source table, a hole among them (the
+ * MOVE allows source holes), and holds both PMD locks and the table's lock, before it
+ * detaches the table.
+ * Racer: a thread writes to the hole. A fault that got to the table now would spin on its
+ * lock and, once the move dropped it, write its page into the detached table (its entry is
+ * still none), which is then linked at the destination: the page would show up there, at
+ * an address nobody wrote. The point is armed with `hold` (the write must begin in the hold
+ * and end after it).
+ * The module: whole tables move only under the mmap write lock with both VMAs write-locked,
+ * so the fault finds no per-VMA lock and sleeps in mmap_read_lock() until the call is done;
+ * it then faults a new table and page in at the source. MOVE moves all 2 MiB; the hole is
+ * still a hole at the destination; the source holds the value; VmPTE: one table more (the
+ * moved one and the fault's new one).
+ * MOVE of 2 MiB with PGMOVE_MOVE_ALLOW_SRC_HOLES, both PMD aligned, nothing at the
+ * destination.
+ */
+TEST_F_TIMEOUT(race, tables_listed_fault, CASE_TIMEOUT)
+{
+	const unsigned long n = PMD / PAGE, hole = 300, seed = 0xaced00000000000dUL;
+	const long val = 0x7aced0c0ffee;
+	char *src = map_table(), *dst = map_table();
+	long hold = hold_ms();
+	struct job *mover, *writer;
+	long long before, after;
+	struct move_res r;
+	uint64_t *pfn;
+	int cpus[3];
+
+	NEED_CPUS(cpus, 2, ATOMIC_WHY);
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dst);
+	pin_to_cpu(cpus[0]);
+	fill_pages(src, PMD, seed);
+	ASSERT_EQ(0, madvise(src + hole * PAGE, PAGE, MADV_DONTNEED));
+	pfn = record_pfns(_metadata, src, hole);
+	mover = mover_new(_metadata, self->fd, dst, src, PMD, cpus[1]);
+	mover->flags = PGMOVE_MOVE_ALLOW_SRC_HOLES;
+	writer = job_new(_metadata, "the write fault into the hole", do_write, cpus[0]);
+	writer->src = src + hole * PAGE;
+	writer->val = val;
+	before = vmpte_kb(0);
+
+	hold_and_reach(_metadata, "tables_listed", hold, mover);
+	job_go(writer);
+	ASSERT_TRUE(job_wait(writer, race_scaled_ms(RETURN_MS) + hold))
+		TH_LOG("the write fault did not finish");
+	job_join(writer);
+	ASSERT_TRUE(job_wait(mover, race_scaled_ms(RETURN_MS))) TH_LOG("the MOVE did not return");
+	job_join(mover);
+	after = vmpte_kb(0);
+	expect_across_hold(_metadata, "tables_listed", hold, writer,
+			   "the write fault completed while the MOVE held the table's locks");
+
+	r = mover->move;
+	TH_LOG("MOVE: ret %d errno %d moved %lld; VmPTE %lld kB -> %lld kB", r.ret, r.err,
+	       r.moved, before, after);
+	ASSERT_MOVED_ALL(r, PMD);
+	expect_none(_metadata, "destination's hole", dst + hole * PAGE, 1);
+	expect_pages(_metadata, "destination", dst, 0, hole, pfn, seed);
+	ASSERT_EQ(-1, check_pages_from(dst + (hole + 1) * PAGE, hole + 1, (n - hole - 1) * PAGE,
+				       seed));
+	ASSERT_EQ(val, *(volatile long *)(src + hole * PAGE)) TH_LOG("the write was lost");
+	expect_none(_metadata, "source", src, hole);
+	expect_none(_metadata, "source", src + (hole + 1) * PAGE, n - hole - 1);
+	ASSERT_EQ(before + PAGE / 1024, after)
+		TH_LOG("VmPTE does not count the moved table and the fault's new one");
+	free(pfn);
+}
+
+/*
  * huge_run_listed (atomic): a run of PMD-mapped THPs has been checked and locked under both
  * PMD locks, and the source PMDs are not cleared yet.
  * Racer: pins one page of the second THP with an io_uring fixed buffer (GUP-fast on the
@@ -920,27 +1063,35 @@ TEST_F_TIMEOUT(race, huge_run_listed_pin, CASE_TIMEOUT)
  * entries it has cleared (the batched paths flush once, at the end of the call); no
  * page-table lock held.
  * Racer: MADV_DONTNEED of those source pages. It finds their entries none and, on its own,
- * would flush nothing; a reader on another CPU whose TLB still caches them would go on
- * reading the moved pages at the source after MADV_DONTNEED returned.
+ * would flush nothing; a CPU whose TLB still caches them would go on reaching the moved
+ * pages through the source after MADV_DONTNEED returned.
  * The module: while a batch owes a flush, the mm's tlb_flush_pending counts it, so the
- * zap's tlb_finish_mmu() sees a nested flush and flushes the whole mm. After MADV_DONTNEED
- * returns, the reader reads zeros there. Then the MOVE completes: all 1024 pages.
+ * zap's tlb_finish_mmu() sees a nested flush and flushes the whole mm. Then the MOVE
+ * completes: all 1024 pages.
  * MOVE of 1024 pages, source PMD aligned, destination one page past a PMD boundary: the
  * first step moves 511 pages (to the end of the destination's table), then the point.
- * The reader reads the first source table over and over, before and during the call, so
- * its TLB keeps the source entries hot (left alone, an entry of the emulator's TLB may be
- * dropped by unrelated flushes, and the case would see nothing); only its passes that begin
- * after MADV_DONTNEED returned are counted.
+ * Two oracles, in two zaps:
+ * - the flush itself, which carries to any machine: MADV_DONTNEED of the moved pages 256 to
+ *   510, which nothing has touched since the MOVE cleared them, must make a TLB shootdown
+ *   round (nr_tlb_remote_flush, CONFIG_DEBUG_TLBFLUSH) to the reader's CPU;
+ * - a reader on another CPU that reads pages 0 to 255 over and over, before and during the
+ *   call, so that its TLB keeps them hot: after MADV_DONTNEED of those returned, its passes
+ *   must read zeros. (The reader faults the zero page in where its TLB let go, so this zap
+ *   has entries of its own to flush: it is not the one counted.) The emulator's TLB does
+ *   not keep a stale entry for the milliseconds of the window (Documentation/
+ *   reliability.rst), so under QEMU only the first oracle tells a missing flush; on
+ *   hardware both should.
  */
 TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
 {
-	const unsigned long n = 1024, step = 511, seed = 0xace4000000000004UL;
+	const unsigned long n = 1024, step = 511, read = 256, seed = 0xace4000000000004UL;
 	char *src = map_anon(n * PAGE, true, false);
 	char *dmap = map_anon(n * PAGE + PAGE, true, false), *dst = dmap + PAGE;
-	struct job *mover, *zap;
+	struct job *mover, *zap, *zap_read;
 	struct reader *rd;
 	struct race_point p;
 	struct move_res r;
+	long long flushes;
 	uint64_t *pfn;
 	int cpus[3];
 	long stale;
@@ -951,10 +1102,12 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
 	pin_to_cpu(cpus[0]);
 	fill_pages(src, n * PAGE, seed);
 	pfn = record_pfns(_metadata, src, n);
-	rd = reader_new(_metadata, src, PMD / PAGE, cpus[1]);
+	rd = reader_new(_metadata, src, read, cpus[1]);
 	mover = mover_new(_metadata, self->fd, dst, src, n * PAGE, cpus[0]);
-	zap = madviser_new(_metadata, "MADV_DONTNEED of the moved source pages", src,
-			   step * PAGE, MADV_DONTNEED, cpus[0]);
+	zap = madviser_new(_metadata, "MADV_DONTNEED of the moved source pages nobody reads",
+			   src + read * PAGE, (step - read) * PAGE, MADV_DONTNEED, cpus[0]);
+	zap_read = madviser_new(_metadata, "MADV_DONTNEED of the moved source pages read",
+				src, read * PAGE, MADV_DONTNEED, cpus[0]);
 	reader_hammer(_metadata, rd);
 
 	arm_and_reach(_metadata, "flush_pending", mover);
@@ -962,12 +1115,23 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
 	expect_pfns(_metadata, "destination", dst, 0, step, pfn);
 	expect_pfns(_metadata, "source", src + step * PAGE, step, 1, pfn);
 	expect_moved_away(_metadata, "source", src, step, pfn);
+	flushes = pgmove_vmstat("nr_tlb_remote_flush");
+	ASSERT_LE(0, flushes) TH_LOG("no nr_tlb_remote_flush in /proc/vmstat (the test kernel "
+				     "lacks CONFIG_DEBUG_TLBFLUSH)");
 	race_in_window(_metadata, "flush_pending", zap);
+	flushes = pgmove_vmstat("nr_tlb_remote_flush") - flushes;
 	ASSERT_EQ(0, zap->ret) TH_LOG("MADV_DONTNEED: %s", strerror(zap->err));
+	race_in_window(_metadata, "flush_pending", zap_read);
+	ASSERT_EQ(0, zap_read->ret) TH_LOG("MADV_DONTNEED: %s", strerror(zap_read->err));
 	ASSERT_EQ(0, race_read("flush_pending", &p));
-	stale = reader_marked(_metadata, rd, step, race_window_ms(&p, RACER_MS));
-	TH_LOG("after MADV_DONTNEED returned, the reader on CPU %d read %ld non-zero words in "
-	       "its passes over the %lu moved source pages", cpus[1], stale, step);
+	stale = reader_marked(_metadata, rd, read, race_window_ms(&p, RACER_MS));
+	TH_LOG("MADV_DONTNEED of the %lu moved pages nobody reads made %lld TLB shootdown "
+	       "rounds; after that of the %lu the reader on CPU %d reads, it read %ld non-zero "
+	       "words in them", step - read, flushes, read, cpus[1], stale);
+	ASSERT_LE(1, flushes)
+		TH_LOG("MADV_DONTNEED found the moved entries none and flushed nothing: it did not "
+		       "see the flush the MOVE owes (tlb_flush_pending not raised?), so the reader's "
+		       "CPU may keep reaching the moved pages through its TLB");
 	ASSERT_EQ(0, stale)
 		TH_LOG("page %ld read %#lx: MADV_DONTNEED returned without flushing the entries "
 		       "the MOVE had cleared (tlb_flush_pending not raised?)", rd->first_bad,
@@ -976,6 +1140,7 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
 	ASSERT_STREQ("stopped", p.state) TH_LOG("the reader's pass ended after the window");
 	release_and_join(_metadata, "flush_pending", mover, NULL);
 	job_join(zap);
+	job_join(zap_read);
 	reader_stop(rd);
 
 	r = mover->move;
@@ -998,6 +1163,9 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
  * whole table under the mmap write lock, then the call drops it for the last page. The
  * call starts under the VMA read locks and drops them too, to take the write lock, before
  * anything moved: that is the point's first hit; the case stops at the second.
+ * As in flush_pending_dontneed, the reader alone cannot see a stale entry under the
+ * emulator; the call must have made a TLB shootdown round (nr_tlb_remote_flush) by the
+ * time it holds no lock.
  */
 TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 {
@@ -1008,6 +1176,7 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 	struct reader *rd;
 	struct race_point p;
 	struct move_res r;
+	long long flushes;
 	uint64_t *pfn;
 	int cpus[3];
 	long stale;
@@ -1022,7 +1191,16 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 	mover = mover_new(_metadata, self->fd, dst, src, len, cpus[0]);
 	reader_hammer(_metadata, rd);
 
+	flushes = pgmove_vmstat("nr_tlb_remote_flush");
+	ASSERT_LE(0, flushes) TH_LOG("no nr_tlb_remote_flush in /proc/vmstat (the test kernel "
+				     "lacks CONFIG_DEBUG_TLBFLUSH)");
 	arm_and_reach_nth(_metadata, "vmas_released", 1, mover);
+	flushes = pgmove_vmstat("nr_tlb_remote_flush") - flushes;
+	TH_LOG("the call made %lld TLB shootdown rounds before it dropped the VMA locks",
+	       flushes);
+	ASSERT_LE(1, flushes)
+		TH_LOG("the call dropped its locks before it flushed the moved table: the "
+		       "reader's CPU may still reach it through its TLB");
 	/* The table has moved: its pages at the destination, none left at the source. */
 	expect_pfns(_metadata, "destination", dst, 0, table, pfn);
 	expect_moved_away(_metadata, "source", src, table, pfn);
@@ -1114,34 +1292,27 @@ TEST_F_TIMEOUT(race, run_mapped_reclaim, CASE_TIMEOUT)
  * reclaim_scanned (atomic): RECLAIM has found a table all none and holds its PMD lock and
  * its PTE lock, before it clears the PMD.
  * Racer: a thread writes to a page of that range: a write fault on a none entry, which must
- * take the table's PTE lock, so it waits, spinning with preemption off. With two CPUs both
- * are then spinning and no thread is left to release RECLAIM (and under QEMU the spinning
- * writer leaves no trace in the lock for `contended`), so the point is armed with `hold`:
- * RECLAIM goes on by itself after HOLD_MS, and the point says when (passed_ns). The write
- * must begin before that and end after it: a fault that completes while RECLAIM holds the
- * table's locks has written into the table RECLAIM is about to free.
+ * take the table's PTE lock, so it waits, spinning with preemption off: the point is armed
+ * with `hold` (hold_and_reach()), and the write must begin in the hold and end after it: a
+ * fault that completes while RECLAIM holds the table's locks has written into the table
+ * RECLAIM is about to free.
  * The module: RECLAIM clears the PMD and drops the locks; the fault then finds, under the
  * PTE lock, that the PMD no longer points to that table, and retries on a new one.
  * RECLAIM freed 1; the value is there, the page is present, one table for the range again.
  */
-#define HOLD_MS 1000	/* reference machine; the writer starts within a few ms of the hold */
-
 TEST_F_TIMEOUT(race, reclaim_scanned_fault, CASE_TIMEOUT)
 {
 	const unsigned long at = 7;
 	const long val = 0x7ace7c0ffee;
 	char *p = map_anon(PMD, true, false);
-	long hold = race_scaled_ms(HOLD_MS);
+	long hold = hold_ms();
 	struct job *reclaimer, *writer;
 	long long before, after;
 	struct pgmove_reclaim rc;
-	struct race_point pt;
-	int cpus[3], err;
+	int cpus[3];
 
 	NEED_CPUS(cpus, 2, ATOMIC_WHY);
 	ASSERT_NE(NULL, p);
-	if (hold > 9000)
-		hold = 9000;	/* below the module's 10 s at an atomic point */
 	pin_to_cpu(cpus[0]);
 	/* An empty PTE table over the range. */
 	p[0] = 1;
@@ -1154,14 +1325,7 @@ TEST_F_TIMEOUT(race, reclaim_scanned_fault, CASE_TIMEOUT)
 	writer->val = val;
 	before = vmpte_kb(0);
 
-	err = race_cmd("hold reclaim_scanned %d %ld", getpid(), hold);
-	ASSERT_EQ(0, err) TH_LOG("hold reclaim_scanned: %s", strerror(-err));
-	job_go(reclaimer);
-	err = race_wait_state_or("reclaim_scanned", "stopped", REACH_MS, &reclaimer->done);
-	if (err) {
-		log_point(_metadata, "reclaim_scanned");
-		ASSERT_EQ(0, err) TH_LOG("RECLAIM never held at reclaim_scanned: %s", strerror(-err));
-	}
+	hold_and_reach(_metadata, "reclaim_scanned", hold, reclaimer);
 	job_go(writer);
 	ASSERT_TRUE(job_wait(writer, race_scaled_ms(RETURN_MS) + hold))
 		TH_LOG("the write fault did not finish");
@@ -1170,20 +1334,8 @@ TEST_F_TIMEOUT(race, reclaim_scanned_fault, CASE_TIMEOUT)
 		TH_LOG("RECLAIM did not return");
 	job_join(reclaimer);
 	after = vmpte_kb(0);
-
-	ASSERT_EQ(0, race_read("reclaim_scanned", &pt));
-	log_point(_metadata, "reclaim_scanned");
-	TH_LOG("write fault from %+.3f ms to %+.3f ms of the end of the %ld ms hold",
-	       (writer->t_start - pt.passed_ns) / 1e6, (writer->t_end - pt.passed_ns) / 1e6, hold);
-	ASSERT_LE(1UL, pt.hits);
-	ASSERT_EQ(0UL, pt.timeouts);
-	ASSERT_STREQ("passed", pt.state);
-	ASSERT_LT(writer->t_start, pt.passed_ns)
-		TH_LOG("the write fault began only after RECLAIM's hold of %ld ms: the window was "
-		       "not raced", hold);
-	ASSERT_GT(writer->t_end, pt.passed_ns)
-		TH_LOG("the write fault completed while RECLAIM held the table's locks");
-	ASSERT_EQ(0, race_cmd("off reclaim_scanned"));
+	expect_across_hold(_metadata, "reclaim_scanned", hold, writer,
+			   "the write fault completed while RECLAIM held the table's locks");
 
 	rc = reclaimer->reclaim.r;
 	TH_LOG("RECLAIM: ret %d errno %d scanned %llu freed %llu busy %llu; VmPTE %lld kB -> "
@@ -1197,6 +1349,79 @@ TEST_F_TIMEOUT(race, reclaim_scanned_fault, CASE_TIMEOUT)
 	ASSERT_TRUE(pagemap_entry(p + at * PAGE) & PM_PRESENT);
 	/* The freed table, and the one the fault's retry allocated. */
 	ASSERT_EQ(before, after) TH_LOG("VmPTE does not count one table for the range");
+}
+
+/*
+ * reclaim_scanned (atomic), raced by a MOVE: RECLAIM has found the destination's table all
+ * none and holds its PMD lock and its PTE lock, before it clears the PMD.
+ * Racer: a MOVE of 16 pages into that table (destination one page past a PMD boundary: a
+ * batched PTE run). It maps the table and then waits for its PTE lock, spinning: the point
+ * is armed with `hold`, and the MOVE must begin in the hold and end after it.
+ * The module: once RECLAIM has detached the table and dropped its locks, the run finds,
+ * under the PTE locks, that the destination PMD no longer points to the table it mapped,
+ * and retries on a new one: all 16 pages arrive at their PFNs, none is written into the
+ * freed table. RECLAIM freed 1; VmPTE as before (one table freed, one allocated).
+ * The other order, the MOVE held between mapping and locking and RECLAIM racing, is
+ * run_mapped_reclaim.
+ */
+TEST_F_TIMEOUT(race, reclaim_scanned_move, CASE_TIMEOUT)
+{
+	const unsigned long n = 16, seed = 0xacec00000000000cUL;
+	char *src = map_table();
+	char *dmap = map_anon(PMD, true, false), *dst = dmap + PAGE;
+	long hold = hold_ms();
+	struct job *reclaimer, *mover;
+	long long before, after;
+	struct pgmove_reclaim rc;
+	struct move_res r;
+	uint64_t *pfn;
+	int cpus[3];
+
+	NEED_CPUS(cpus, 2, ATOMIC_WHY);
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dmap);
+	pin_to_cpu(cpus[0]);
+	fill_pages(src, n * PAGE, seed);
+	pfn = record_pfns(_metadata, src, n);
+	/* An empty PTE table under the destination. */
+	dst[0] = 1;
+	ASSERT_EQ(0, madvise(dst, PAGE, MADV_DONTNEED));
+	expect_none(_metadata, "destination", dst, n);
+	reclaimer = reclaimer_new(_metadata, "RECLAIM of the destination's table", self->fd,
+				  dmap, PMD, cpus[1]);
+	/* On the main thread's CPU: while it spins for the lock, nothing else runs there. */
+	mover = mover_new(_metadata, self->fd, dst, src, n * PAGE, cpus[0]);
+	before = vmpte_kb(0);
+
+	hold_and_reach(_metadata, "reclaim_scanned", hold, reclaimer);
+	job_go(mover);
+	ASSERT_TRUE(job_wait(mover, race_scaled_ms(RETURN_MS) + hold))
+		TH_LOG("the MOVE did not return");
+	job_join(mover);
+	ASSERT_TRUE(job_wait(reclaimer, race_scaled_ms(RETURN_MS)))
+		TH_LOG("RECLAIM did not return");
+	job_join(reclaimer);
+	after = vmpte_kb(0);
+	expect_across_hold(_metadata, "reclaim_scanned", hold, mover,
+			   "the MOVE completed while RECLAIM held the destination table's locks");
+
+	rc = reclaimer->reclaim.r;
+	TH_LOG("RECLAIM: ret %d errno %d scanned %llu freed %llu busy %llu", reclaimer->reclaim.ret,
+	       reclaimer->reclaim.err, rc.scanned, rc.freed, rc.busy);
+	ASSERT_EQ(0, reclaimer->reclaim.ret);
+	ASSERT_EQ(1, rc.scanned);
+	ASSERT_EQ(1, rc.freed) TH_LOG("the destination's empty table was not freed");
+	ASSERT_EQ(0, rc.busy);
+	r = mover->move;
+	TH_LOG("MOVE: ret %d errno %d moved %lld; VmPTE %lld kB -> %lld kB", r.ret, r.err,
+	       r.moved, before, after);
+	ASSERT_MOVED_ALL(r, n * PAGE);
+	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
+	expect_none(_metadata, "source", src, n);
+	/* The destination's table freed, a new one allocated by the retry: as many as before. */
+	ASSERT_EQ(before, after)
+		TH_LOG("VmPTE does not count one source and one destination table");
+	free(pfn);
 }
 
 /*
@@ -1480,6 +1705,143 @@ TEST_F_TIMEOUT(race, huge_seen_split, CASE_TIMEOUT)
 			  PAGE, 0);
 	ASSERT_FAILS_WITH(ur, ENOENT);
 	close(uffd);
+}
+
+/*
+ * The control file itself, as Documentation/reliability.rst gives it: its errors (EINVAL,
+ * ENOENT, EBUSY), `delay` (every hit of the process waits, and goes on by itself), the skip
+ * count of `stop`, and the filter by process (another process's MOVE passes a point armed
+ * for this one, and is not counted).
+ * The MOVE: 1024 pages, source PMD aligned, destination one page past a PMD boundary: it
+ * moves in steps of at most one destination table and reaches flush_pending (sleepable)
+ * after each step that leaves a flush owed (counted here first, with a delay of 0).
+ */
+struct ctl_move {
+	char *src, *dst;
+	uint64_t *pfn;
+};
+
+#define CTL_PAGES 1024
+
+static struct ctl_move ctl_setup(struct __test_metadata *_metadata, unsigned long seed)
+{
+	struct ctl_move m;
+	char *dmap = map_anon(CTL_PAGES * PAGE + PAGE, true, false);
+
+	m.src = map_anon(CTL_PAGES * PAGE, true, false);
+	ASSERT_NE(NULL, m.src);
+	ASSERT_NE(NULL, dmap);
+	m.dst = dmap + PAGE;
+	fill_pages(m.src, CTL_PAGES * PAGE, seed);
+	m.pfn = record_pfns(_metadata, m.src, CTL_PAGES);
+	return m;
+}
+
+static void ctl_check(struct __test_metadata *_metadata, struct ctl_move *m, struct move_res r,
+		      unsigned long seed)
+{
+	ASSERT_MOVED_ALL(r, CTL_PAGES * PAGE);
+	expect_pages(_metadata, "destination", m->dst, 0, CTL_PAGES, m->pfn, seed);
+	expect_none(_metadata, "source", m->src, CTL_PAGES);
+	free(m->pfn);
+}
+
+TEST_F_TIMEOUT(race, control_file, CASE_TIMEOUT)
+{
+	const unsigned long seed = 0xacee00000000000eUL, delay_ms = 100;
+	const pid_t me = getpid();
+	struct race_point p;
+	struct ctl_move m;
+	struct move_res r;
+	struct job *mover;
+	unsigned long hits;
+	int cpus[3], status;
+	double t;
+	pid_t child;
+
+	ASSERT_LE(1, allowed_cpus(cpus, 3));
+	pin_to_cpu(cpus[0]);
+	/* Errors. */
+	ASSERT_EQ(-ENOENT, race_cmd("stop no_such_point %d", me));
+	ASSERT_EQ(-EINVAL, race_cmd("halt flush_pending %d", me));
+	ASSERT_EQ(-EINVAL, race_cmd("stop flush_pending"));
+	ASSERT_EQ(-EINVAL, race_cmd("stop flush_pending pid"));
+	ASSERT_EQ(-EINVAL, race_cmd("hold flush_pending %d 0", me));
+	ASSERT_EQ(-EINVAL, race_cmd("hold flush_pending %d %d", me, RACE_SLEEPABLE_HOLD_MS + 1));
+	ASSERT_EQ(-EINVAL, race_cmd("hold run_listed %d %d", me, RACE_ATOMIC_HOLD_MS + 1));
+	ASSERT_EQ(-EINVAL, race_cmd("delay run_listed %d 10001", me));
+	ASSERT_EQ(-EINVAL, race_cmd("delay flush_pending %d 1000001", me));
+	ASSERT_EQ(-EINVAL, race_cmd("off"));
+	ASSERT_EQ(0, race_read("flush_pending", &p));
+	ASSERT_STREQ("off", p.mode) TH_LOG("a failed command armed the point");
+
+	/* delay 0: counts the hits of one MOVE. */
+	m = ctl_setup(_metadata, seed);
+	ASSERT_EQ(0, race_cmd("delay flush_pending %d 0", me));
+	r = pgmove_do_move(self->fd, (unsigned long)m.dst, (unsigned long)m.src,
+			   CTL_PAGES * PAGE, 0);
+	ctl_check(_metadata, &m, r, seed);
+	ASSERT_EQ(0, race_read("flush_pending", &p));
+	hits = p.hits;
+	TH_LOG("a MOVE of %d pages reaches flush_pending %lu times", CTL_PAGES, hits);
+	ASSERT_LE(2UL, hits) TH_LOG("the case needs a MOVE that reaches the point twice");
+
+	/* delay: each hit waits, and the MOVE goes on by itself. */
+	m = ctl_setup(_metadata, seed + 1);
+	ASSERT_EQ(0, race_cmd("delay flush_pending %d %lu", me, delay_ms * 1000));
+	t = pgmove_now();
+	r = pgmove_do_move(self->fd, (unsigned long)m.dst, (unsigned long)m.src,
+			   CTL_PAGES * PAGE, 0);
+	t = pgmove_now() - t;
+	ctl_check(_metadata, &m, r, seed + 1);
+	ASSERT_EQ(0, race_read("flush_pending", &p));
+	TH_LOG("with a delay of %lu ms: %lu hits, the MOVE took %.3f s", delay_ms, p.hits, t);
+	ASSERT_EQ(hits, p.hits);
+	ASSERT_STREQ("delay", p.mode);
+	ASSERT_EQ(0UL, p.timeouts);
+	ASSERT_LE(hits * delay_ms / 1000.0, t) TH_LOG("the MOVE did not wait at each hit");
+	ASSERT_EQ(0, race_cmd("off flush_pending"));
+
+	/*
+	 * Another process's MOVE passes a point armed for this one, uncounted. (The child maps
+	 * memory of its own, as what it shares with the parent after fork() would not move,
+	 * and opens the device itself: the inherited file serves only the parent's mm.)
+	 */
+	ASSERT_EQ(0, race_cmd("stop flush_pending %d 1", me));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		char *s2 = map_anon(CTL_PAGES * PAGE, true, false);
+		char *d2 = map_anon(CTL_PAGES * PAGE + PAGE, true, false);
+		int fd = open(PGMOVE_DEV, O_RDWR);	/* the inherited file is the parent's */
+
+		if (!s2 || !d2 || fd < 0)
+			_exit(2);
+		fill_pages(s2, CTL_PAGES * PAGE, seed + 2);
+		r = pgmove_do_move(fd, (unsigned long)d2 + PAGE, (unsigned long)s2,
+				   CTL_PAGES * PAGE, 0);
+		_exit(r.ret == 0 && r.moved == CTL_PAGES * PAGE &&
+		      check_pages_from(d2 + PAGE, 0, CTL_PAGES * PAGE, seed + 2) == -1 ? 0 : 1);
+	}
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the child's MOVE failed (status %#x)", status);
+	ASSERT_EQ(0, race_read("flush_pending", &p));
+	ASSERT_EQ(0UL, p.hits) TH_LOG("the child's hits were counted");
+	ASSERT_STREQ("idle", p.state);
+
+	/* Ours stops at its second hit (skip 1); arming it again meanwhile: EBUSY. */
+	m = ctl_setup(_metadata, seed + 3);
+	mover = mover_new(_metadata, self->fd, m.dst, m.src, CTL_PAGES * PAGE, cpus[0]);
+	job_go(mover);
+	ASSERT_EQ(0, race_wait_state_or("flush_pending", "stopped", REACH_MS, &mover->done));
+	ASSERT_EQ(0, race_read("flush_pending", &p));
+	ASSERT_EQ(2UL, p.hits);
+	ASSERT_EQ(-EBUSY, race_cmd("stop flush_pending %d", me));
+	ASSERT_EQ(-EBUSY, race_cmd("delay flush_pending %d 0", me));
+	release_and_join(_metadata, "flush_pending", mover, &p);
+	ASSERT_EQ(2UL, p.hits) TH_LOG("hits after the stop were counted (one stop per arming)");
+	ctl_check(_metadata, &m, mover->move, seed + 3);
 }
 
 TEST_HARNESS_MAIN

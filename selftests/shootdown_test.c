@@ -31,14 +31,6 @@ static void pin_to_cpu(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-/* A counter of /proc/vmstat, -1 if the kernel has none by that name. */
-static long long vmstat(const char *name)
-{
-	char key[64];
-
-	snprintf(key, sizeof(key), "%s ", name);
-	return pgmove_read_keyed("/proc/vmstat", key);
-}
 
 /* A thread that keeps running on CPU 1 with the mm loaded, touching only its own memory. */
 struct mutator {
@@ -75,7 +67,7 @@ FIXTURE_SETUP(shootdown)
 	self->mut.buf = NULL;
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		SKIP(return, "needs a second CPU for the thread that every flush must interrupt");
-	if (vmstat("nr_tlb_remote_flush") < 0)
+	if (pgmove_vmstat("nr_tlb_remote_flush") < 0)
 		SKIP(return, "no nr_tlb_remote_flush in /proc/vmstat (the kernel lacks "
 			     "CONFIG_DEBUG_TLBFLUSH; both test kernels have it)");
 	pin_to_cpu(0);
@@ -104,24 +96,25 @@ struct rounds {
 
 static struct rounds rounds_start(FIXTURE_DATA(shootdown) *self)
 {
-	return (struct rounds){ vmstat("nr_tlb_remote_flush"),
-				vmstat("nr_tlb_remote_flush_received"),
-				vmstat("nr_tlb_local_flush_all"), vmstat("nr_tlb_local_flush_one"),
+	return (struct rounds){ pgmove_vmstat("nr_tlb_remote_flush"),
+				pgmove_vmstat("nr_tlb_remote_flush_received"),
+				pgmove_vmstat("nr_tlb_local_flush_all"),
+				pgmove_vmstat("nr_tlb_local_flush_one"),
 				atomic_load(&self->mut.loops) };
 }
 
 static long long rounds_end(struct __test_metadata *_metadata, FIXTURE_DATA(shootdown) *self,
 			    struct rounds r, bool must_run)
 {
-	long long n = vmstat("nr_tlb_remote_flush") - r.before;
+	long long n = pgmove_vmstat("nr_tlb_remote_flush") - r.before;
 
 	/* A call of a few microseconds may fall where the mutator is off its CPU. */
 	if (must_run)
 		EXPECT_LT(r.loops, atomic_load(&self->mut.loops)) TH_LOG("the mutator did not run");
 	TH_LOG("remote flush rounds %lld, IPIs received %lld, local flushes: all %lld, one %lld",
-	       n, vmstat("nr_tlb_remote_flush_received") - r.received,
-	       vmstat("nr_tlb_local_flush_all") - r.local_all,
-	       vmstat("nr_tlb_local_flush_one") - r.local_one);
+	       n, pgmove_vmstat("nr_tlb_remote_flush_received") - r.received,
+	       pgmove_vmstat("nr_tlb_local_flush_all") - r.local_all,
+	       pgmove_vmstat("nr_tlb_local_flush_one") - r.local_one);
 	return n;
 }
 

@@ -315,7 +315,15 @@ fn command(text: &str) -> Result {
         }
         "delay" => {
             let tgid = number(words.next())?;
-            let us = number(words.next())?;
+            let us: u32 = number(words.next())?;
+            let max = if point.is_atomic() {
+                ATOMIC_DELAY_MAX_US
+            } else {
+                SLEEPABLE_DELAY_MAX_US
+            };
+            if us > max {
+                return Err(EINVAL);
+            }
             arm(point, DELAY, tgid, 0, us, 0)
         }
         "release" => {
