@@ -715,8 +715,56 @@ static struct move_res movev_one(int fd, unsigned long dst, unsigned long src,
 	return r;
 }
 
+/*
+ * A page of its own in each 1 GiB (one PMD table's reach) that [p, p + len) spans, outside
+ * the scenario's mappings, touched: the PMD tables the call could need then exist before
+ * it, so VmPTE's change over the call counts PTE tables only (which is what the scenarios
+ * declare). Without them it also depended on where the runs' mappings landed: a run whose
+ * destination was the first mapping in its 1 GiB allocated a PMD table, one that reused the
+ * addresses of the run before did not (whole_tables_pinned, once). Returns how many of
+ * anchors[] it filled (at most max), to unmap after the call.
+ */
+#define GIB (1UL << 30)
+#define MAX_ANCHORS 8
+
+static bool overlaps(unsigned long a, unsigned long len, const char *m, unsigned long mlen)
+{
+	return m && a + len > (unsigned long)m && a < (unsigned long)m + mlen;
+}
+
+static int keep_pmd_tables(const struct scen *s, const char *p, unsigned long len,
+			   char **anchors, int n, int max)
+{
+	unsigned long end = (unsigned long)p + len;
+
+	for (unsigned long gib = (unsigned long)p & ~(GIB - 1); gib < end && n < max; gib += GIB) {
+		for (unsigned long a = gib; a < gib + GIB; a += PMD) {
+			char *m;
+
+			if (overlaps(a, PMD, s->src, s->src_len) ||
+			    overlaps(a, PMD, s->dst, s->dst_len))
+				continue;
+			/* Read-only: it cannot merge with the scenario's (read-write) mappings. */
+			m = mmap((void *)a, PAGE, PROT_READ,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			if (m == MAP_FAILED)
+				continue;
+			if (m != (char *)a) {	/* a kernel that ignores the flag */
+				munmap(m, PAGE);
+				continue;
+			}
+			(void)*(volatile char *)m;	/* the zero page: a PTE and a PMD table */
+			anchors[n++] = m;
+			break;
+		}
+	}
+	return n;
+}
+
 static struct outcome run(int idx, enum via via, int pgfd)
 {
+	char *anchors[MAX_ANCHORS];
+	int nanchors = 0;
 	struct scen s = { 0 };
 	struct outcome o = { 0 };
 	unsigned long n, i, moved, keep;
@@ -756,6 +804,10 @@ static struct outcome run(int idx, enum via via, int pgfd)
 			goto out;
 		}
 	}
+	if (o.own_tables) {
+		nanchors = keep_pmd_tables(&s, s.src, s.src_len, anchors, 0, MAX_ANCHORS);
+		nanchors = keep_pmd_tables(&s, s.dst, s.dst_len, anchors, nanchors, MAX_ANCHORS);
+	}
 	vmpte = vmpte_kb(0);
 	if (via == VIA_UFFD)
 		o.r = uffd_do_move(uffd, s.to, s.from, s.len,
@@ -767,6 +819,8 @@ static struct outcome run(int idx, enum via via, int pgfd)
 	else
 		o.r = movev_one(pgfd, s.to, s.from, s.len, s.pgflags);
 	o.vmpte = vmpte_kb(0) - vmpte;
+	while (nanchors > 0)
+		munmap(anchors[--nanchors], PAGE);
 	/* Unregister before reading dst: a missing page would wait for a userfault. */
 	if (uffd >= 0) {
 		close(uffd);

@@ -306,6 +306,17 @@ static struct job *madviser_new(struct __test_metadata *_metadata, const char *w
 	return j;
 }
 
+/* A store of val to addr (a write fault where nothing is mapped), timed, on cpu. */
+static struct job *writer_new(struct __test_metadata *_metadata, const char *what, char *addr,
+			      long val, int cpu)
+{
+	struct job *j = job_new(_metadata, what, do_write, cpu);
+
+	j->src = addr;
+	j->val = val;
+	return j;
+}
+
 /* IORING_REGISTER_BUFFERS of the one page at addr on ring, on cpu. */
 static struct job *pinner_new(struct __test_metadata *_metadata, int ring, char *addr, int cpu)
 {
@@ -525,6 +536,24 @@ static void expect_across_hold(struct __test_metadata *_metadata, const char *po
 		       racer->what, ms);
 	ASSERT_GT(racer->t_end, pt.passed_ns) TH_LOG("%s", early);
 	ASSERT_EQ(0, race_cmd("off %s", point));
+}
+
+/*
+ * The whole of a held window: holds holder at point for ms (hold_and_reach()), lets racer
+ * go, waits for both, then expect_across_hold().
+ */
+static void race_across_hold(struct __test_metadata *_metadata, const char *point, long ms,
+			     struct job *holder, struct job *racer, const char *early)
+{
+	hold_and_reach(_metadata, point, ms, holder);
+	job_go(racer);
+	ASSERT_TRUE(job_wait(racer, race_scaled_ms(RETURN_MS) + ms))
+		TH_LOG("%s did not finish", racer->what);
+	job_join(racer);
+	ASSERT_TRUE(job_wait(holder, race_scaled_ms(RETURN_MS)))
+		TH_LOG("%s did not return", holder->what);
+	job_join(holder);
+	expect_across_hold(_metadata, point, ms, racer, early);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -955,21 +984,13 @@ TEST_F_TIMEOUT(race, tables_listed_fault, CASE_TIMEOUT)
 	pfn = record_pfns(_metadata, src, hole);
 	mover = mover_new(_metadata, self->fd, dst, src, PMD, cpus[1]);
 	mover->flags = PGMOVE_MOVE_ALLOW_SRC_HOLES;
-	writer = job_new(_metadata, "the write fault into the hole", do_write, cpus[0]);
-	writer->src = src + hole * PAGE;
-	writer->val = val;
+	writer = writer_new(_metadata, "the write fault into the hole", src + hole * PAGE, val,
+			    cpus[0]);
 	before = vmpte_kb(0);
 
-	hold_and_reach(_metadata, "tables_listed", hold, mover);
-	job_go(writer);
-	ASSERT_TRUE(job_wait(writer, race_scaled_ms(RETURN_MS) + hold))
-		TH_LOG("the write fault did not finish");
-	job_join(writer);
-	ASSERT_TRUE(job_wait(mover, race_scaled_ms(RETURN_MS))) TH_LOG("the MOVE did not return");
-	job_join(mover);
+	race_across_hold(_metadata, "tables_listed", hold, mover, writer,
+			 "the write fault completed while the MOVE held the table's locks");
 	after = vmpte_kb(0);
-	expect_across_hold(_metadata, "tables_listed", hold, writer,
-			   "the write fault completed while the MOVE held the table's locks");
 
 	r = mover->move;
 	TH_LOG("MOVE: ret %d errno %d moved %lld; VmPTE %lld kB -> %lld kB", r.ret, r.err,
@@ -1226,6 +1247,63 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 }
 
 /*
+ * The MOVE of run_mapped_reclaim and reclaim_scanned_move: 16 pages from the start of a
+ * table of their own to one page past a PMD boundary, where a PTE table exists and is empty
+ * (RECLAIM can free it).
+ */
+struct into_empty_table {
+	char *src, *dst, *dmap;
+	unsigned long n, seed;
+	uint64_t *pfn;
+};
+
+static void into_empty_table_setup(struct __test_metadata *_metadata,
+				   struct into_empty_table *t, unsigned long seed)
+{
+	t->n = 16;
+	t->seed = seed;
+	t->src = map_table();
+	t->dmap = map_anon(PMD, true, false);
+	ASSERT_NE(NULL, t->src);
+	ASSERT_NE(NULL, t->dmap);
+	t->dst = t->dmap + PAGE;
+	fill_pages(t->src, t->n * PAGE, seed);
+	t->pfn = record_pfns(_metadata, t->src, t->n);
+	t->dst[0] = 1;
+	ASSERT_EQ(0, madvise(t->dst, PAGE, MADV_DONTNEED));
+	expect_none(_metadata, "destination", t->dst, t->n);
+}
+
+/*
+ * After the race: RECLAIM freed the destination's table, and the MOVE moved all 16 pages
+ * (their PFNs and contents) into a new one: VmPTE (before, after) as many tables as before.
+ */
+static void expect_moved_into_new_table(struct __test_metadata *_metadata,
+					struct into_empty_table *t, struct job *reclaimer,
+					struct job *mover, long long before, long long after)
+{
+	struct pgmove_reclaim rc = reclaimer->reclaim.r;
+	struct move_res r = mover->move;
+
+	TH_LOG("RECLAIM: ret %d errno %d scanned %llu freed %llu busy %llu ineligible %llu",
+	       reclaimer->reclaim.ret, reclaimer->reclaim.err, rc.scanned, rc.freed, rc.busy,
+	       rc.ineligible);
+	ASSERT_EQ(0, reclaimer->reclaim.ret);
+	ASSERT_EQ(1, rc.scanned);
+	ASSERT_EQ(1, rc.freed) TH_LOG("the destination's empty table was not freed");
+	ASSERT_EQ(0, rc.busy);
+	TH_LOG("MOVE: ret %d errno %d moved %lld; VmPTE %lld kB -> %lld kB", r.ret, r.err,
+	       r.moved, before, after);
+	ASSERT_MOVED_ALL(r, t->n * PAGE);
+	expect_pages(_metadata, "destination", t->dst, 0, t->n, t->pfn, t->seed);
+	expect_none(_metadata, "source", t->src, t->n);
+	/* The destination's table freed, a new one allocated by the retry: as many as before. */
+	ASSERT_EQ(before, after)
+		TH_LOG("VmPTE does not count one source and one destination table");
+	free(t->pfn);
+}
+
+/*
  * run_mapped (atomic): a batched PTE run has mapped both PTE tables (under RCU) and taken
  * no lock yet.
  * Racer: RECLAIM of the destination's 2 MiB, whose table exists and is empty: it detaches
@@ -1237,29 +1315,17 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
  */
 TEST_F_TIMEOUT(race, run_mapped_reclaim, CASE_TIMEOUT)
 {
-	const unsigned long n = 16, seed = 0xace6000000000006UL;
-	char *src = map_table();
-	char *dmap = map_anon(PMD, true, false), *dst = dmap + PAGE;
+	struct into_empty_table t;
 	struct job *mover, *reclaimer;
 	long long before, after;
-	struct pgmove_reclaim rc;
-	struct move_res r;
-	uint64_t *pfn;
 	int cpus[3];
 
 	NEED_CPUS(cpus, 2, ATOMIC_WHY);
-	ASSERT_NE(NULL, src);
-	ASSERT_NE(NULL, dmap);
 	pin_to_cpu(cpus[0]);
-	fill_pages(src, n * PAGE, seed);
-	pfn = record_pfns(_metadata, src, n);
-	/* An empty PTE table under the destination. */
-	dst[0] = 1;
-	ASSERT_EQ(0, madvise(dst, PAGE, MADV_DONTNEED));
-	expect_none(_metadata, "destination", dst, n);
-	mover = mover_new(_metadata, self->fd, dst, src, n * PAGE, cpus[1]);
+	into_empty_table_setup(_metadata, &t, 0xace6000000000006UL);
+	mover = mover_new(_metadata, self->fd, t.dst, t.src, t.n * PAGE, cpus[1]);
 	reclaimer = reclaimer_new(_metadata, "RECLAIM of the destination's table", self->fd,
-				  dmap, PMD, cpus[0]);
+				  t.dmap, PMD, cpus[0]);
 	before = vmpte_kb(0);
 
 	arm_and_reach(_metadata, "run_mapped", mover);
@@ -1267,25 +1333,7 @@ TEST_F_TIMEOUT(race, run_mapped_reclaim, CASE_TIMEOUT)
 	release_and_join(_metadata, "run_mapped", mover, NULL);
 	job_join(reclaimer);
 	after = vmpte_kb(0);
-
-	rc = reclaimer->reclaim.r;
-	TH_LOG("RECLAIM in the window: ret %d errno %d scanned %llu freed %llu busy %llu "
-	       "ineligible %llu", reclaimer->reclaim.ret, reclaimer->reclaim.err, rc.scanned,
-	       rc.freed, rc.busy, rc.ineligible);
-	ASSERT_EQ(0, reclaimer->reclaim.ret);
-	ASSERT_EQ(1, rc.scanned);
-	ASSERT_EQ(1, rc.freed) TH_LOG("the destination's empty table was not freed");
-	ASSERT_EQ(0, rc.busy);
-	r = mover->move;
-	TH_LOG("MOVE: ret %d errno %d moved %lld; VmPTE %lld kB -> %lld kB", r.ret, r.err,
-	       r.moved, before, after);
-	ASSERT_MOVED_ALL(r, n * PAGE);
-	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
-	expect_none(_metadata, "source", src, n);
-	/* The destination's table freed, a new one allocated by the retry: as many as before. */
-	ASSERT_EQ(before, after)
-		TH_LOG("VmPTE does not count one source and one destination table");
-	free(pfn);
+	expect_moved_into_new_table(_metadata, &t, reclaimer, mover, before, after);
 }
 
 /*
@@ -1320,22 +1368,12 @@ TEST_F_TIMEOUT(race, reclaim_scanned_fault, CASE_TIMEOUT)
 	expect_none(_metadata, "range", p, 1);
 	reclaimer = reclaimer_new(_metadata, "RECLAIM", self->fd, p, PMD, cpus[1]);
 	/* On the main thread's CPU: while it spins for the lock, nothing else runs there. */
-	writer = job_new(_metadata, "the write fault", do_write, cpus[0]);
-	writer->src = p + at * PAGE;
-	writer->val = val;
+	writer = writer_new(_metadata, "the write fault", p + at * PAGE, val, cpus[0]);
 	before = vmpte_kb(0);
 
-	hold_and_reach(_metadata, "reclaim_scanned", hold, reclaimer);
-	job_go(writer);
-	ASSERT_TRUE(job_wait(writer, race_scaled_ms(RETURN_MS) + hold))
-		TH_LOG("the write fault did not finish");
-	job_join(writer);
-	ASSERT_TRUE(job_wait(reclaimer, race_scaled_ms(RETURN_MS)))
-		TH_LOG("RECLAIM did not return");
-	job_join(reclaimer);
+	race_across_hold(_metadata, "reclaim_scanned", hold, reclaimer, writer,
+			 "the write fault completed while RECLAIM held the table's locks");
 	after = vmpte_kb(0);
-	expect_across_hold(_metadata, "reclaim_scanned", hold, writer,
-			   "the write fault completed while RECLAIM held the table's locks");
 
 	rc = reclaimer->reclaim.r;
 	TH_LOG("RECLAIM: ret %d errno %d scanned %llu freed %llu busy %llu; VmPTE %lld kB -> "
@@ -1366,62 +1404,25 @@ TEST_F_TIMEOUT(race, reclaim_scanned_fault, CASE_TIMEOUT)
  */
 TEST_F_TIMEOUT(race, reclaim_scanned_move, CASE_TIMEOUT)
 {
-	const unsigned long n = 16, seed = 0xacec00000000000cUL;
-	char *src = map_table();
-	char *dmap = map_anon(PMD, true, false), *dst = dmap + PAGE;
+	struct into_empty_table t;
 	long hold = hold_ms();
 	struct job *reclaimer, *mover;
 	long long before, after;
-	struct pgmove_reclaim rc;
-	struct move_res r;
-	uint64_t *pfn;
 	int cpus[3];
 
 	NEED_CPUS(cpus, 2, ATOMIC_WHY);
-	ASSERT_NE(NULL, src);
-	ASSERT_NE(NULL, dmap);
 	pin_to_cpu(cpus[0]);
-	fill_pages(src, n * PAGE, seed);
-	pfn = record_pfns(_metadata, src, n);
-	/* An empty PTE table under the destination. */
-	dst[0] = 1;
-	ASSERT_EQ(0, madvise(dst, PAGE, MADV_DONTNEED));
-	expect_none(_metadata, "destination", dst, n);
+	into_empty_table_setup(_metadata, &t, 0xacec00000000000cUL);
 	reclaimer = reclaimer_new(_metadata, "RECLAIM of the destination's table", self->fd,
-				  dmap, PMD, cpus[1]);
+				  t.dmap, PMD, cpus[1]);
 	/* On the main thread's CPU: while it spins for the lock, nothing else runs there. */
-	mover = mover_new(_metadata, self->fd, dst, src, n * PAGE, cpus[0]);
+	mover = mover_new(_metadata, self->fd, t.dst, t.src, t.n * PAGE, cpus[0]);
 	before = vmpte_kb(0);
 
-	hold_and_reach(_metadata, "reclaim_scanned", hold, reclaimer);
-	job_go(mover);
-	ASSERT_TRUE(job_wait(mover, race_scaled_ms(RETURN_MS) + hold))
-		TH_LOG("the MOVE did not return");
-	job_join(mover);
-	ASSERT_TRUE(job_wait(reclaimer, race_scaled_ms(RETURN_MS)))
-		TH_LOG("RECLAIM did not return");
-	job_join(reclaimer);
+	race_across_hold(_metadata, "reclaim_scanned", hold, reclaimer, mover,
+			 "the MOVE completed while RECLAIM held the destination table's locks");
 	after = vmpte_kb(0);
-	expect_across_hold(_metadata, "reclaim_scanned", hold, mover,
-			   "the MOVE completed while RECLAIM held the destination table's locks");
-
-	rc = reclaimer->reclaim.r;
-	TH_LOG("RECLAIM: ret %d errno %d scanned %llu freed %llu busy %llu", reclaimer->reclaim.ret,
-	       reclaimer->reclaim.err, rc.scanned, rc.freed, rc.busy);
-	ASSERT_EQ(0, reclaimer->reclaim.ret);
-	ASSERT_EQ(1, rc.scanned);
-	ASSERT_EQ(1, rc.freed) TH_LOG("the destination's empty table was not freed");
-	ASSERT_EQ(0, rc.busy);
-	r = mover->move;
-	TH_LOG("MOVE: ret %d errno %d moved %lld; VmPTE %lld kB -> %lld kB", r.ret, r.err,
-	       r.moved, before, after);
-	ASSERT_MOVED_ALL(r, n * PAGE);
-	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
-	expect_none(_metadata, "source", src, n);
-	/* The destination's table freed, a new one allocated by the retry: as many as before. */
-	ASSERT_EQ(before, after)
-		TH_LOG("VmPTE does not count one source and one destination table");
-	free(pfn);
+	expect_moved_into_new_table(_metadata, &t, reclaimer, mover, before, after);
 }
 
 /*

@@ -236,12 +236,7 @@ fn passed(s: &PointState) {
 /// point's longest stop). `EBUSY` while a task is stopped at it.
 fn arm(point: Point, mode: u32, tgid: i32, skip: u32, delay_us: u32, hold_ms: u32) -> Result {
     let s = state(point);
-    let max = if point.is_atomic() {
-        ATOMIC_STOP_MS
-    } else {
-        SLEEPABLE_STOP_MS
-    };
-    if hold_ms > max {
+    if hold_ms > by_context(point, ATOMIC_STOP_MS, SLEEPABLE_STOP_MS) {
         return Err(EINVAL);
     }
     if s.state.load(Ordering::Acquire) == STOPPED {
@@ -272,6 +267,15 @@ fn release(point: Point, disarm: bool) {
     }
     // SAFETY: initialised by `Registration::new` (module invariant).
     unsafe { bindings::complete_all(s.release.get()) };
+}
+
+/// One of two limits, by the point's context.
+fn by_context(point: Point, atomic: u32, sleepable: u32) -> u32 {
+    if point.is_atomic() {
+        atomic
+    } else {
+        sleepable
+    }
 }
 
 fn find(name: &str) -> Result<Point> {
@@ -316,12 +320,7 @@ fn command(text: &str) -> Result {
         "delay" => {
             let tgid = number(words.next())?;
             let us: u32 = number(words.next())?;
-            let max = if point.is_atomic() {
-                ATOMIC_DELAY_MAX_US
-            } else {
-                SLEEPABLE_DELAY_MAX_US
-            };
-            if us > max {
+            if us > by_context(point, ATOMIC_DELAY_MAX_US, SLEEPABLE_DELAY_MAX_US) {
                 return Err(EINVAL);
             }
             arm(point, DELAY, tgid, 0, us, 0)

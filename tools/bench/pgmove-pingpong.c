@@ -4,11 +4,14 @@
  * with nothing else in between, so that a profile of the run (tools/bench/profile) shows
  * the move itself and not the setup. Populates once, checks the contents at the end.
  *
- *   pgmove-pingpong [--thp] [--unaligned] [--uffd] [--mib M] [--rounds N]
+ *   pgmove-pingpong [--thp] [--unaligned] [--uffd] [--objects] [--mib M] [--rounds N]
  *
  * --thp: THP-backed (MADV_HUGEPAGE); --unaligned: the destination is a page off a PMD
- * boundary; --uffd: UFFDIO_MOVE (destination registered) instead of PGMOVE_IOC_MOVE.
- * Prints the time per round trip.
+ * boundary; --uffd: UFFDIO_MOVE (destination registered) instead of PGMOVE_IOC_MOVE;
+ * --objects: the range cut into objects of 1..16 pages that go to shuffled places at the
+ * destination (as pgmove-bench's MOVEV case), moved there and back by PGMOVE_IOC_MOVEV calls
+ * of up to PGMOVE_MOVEV_MAX entries (with --uffd: one UFFDIO_MOVE per object).
+ * Prints the time per one-way move.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +52,75 @@ static char *map_aligned(size_t len, bool thp)
 	return p;
 }
 
+/* The objects of --objects: [src_off, src_off + len) goes to dst_off. */
+struct object {
+	size_t src_off, dst_off, len;
+};
+
+static uint64_t rnd(uint64_t *seed)
+{
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *seed >> 33;
+}
+
+/* Cuts [0, len) into objects of 1..16 pages in order, placed at shuffled offsets. */
+static struct object *make_objects(size_t len, size_t *n)
+{
+	struct object *o = calloc(len / PAGE, sizeof(*o));
+	size_t *order, off = 0, d = 0, k = 0;
+	uint64_t seed = 0x70696e67706f6e67ULL;
+
+	if (!o)
+		die("calloc");
+	for (; off < len; k++) {
+		size_t l = (1 + rnd(&seed) % 16) * PAGE;
+
+		o[k].src_off = off;
+		o[k].len = l < len - off ? l : len - off;
+		off += o[k].len;
+	}
+	order = calloc(k, sizeof(*order));
+	if (!order)
+		die("calloc");
+	for (size_t i = 0; i < k; i++)
+		order[i] = i;
+	for (size_t i = k - 1; i > 0; i--) {
+		size_t j = rnd(&seed) % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < k; i++) {
+		o[order[i]].dst_off = d;
+		d += o[order[i]].len;
+	}
+	free(order);
+	*n = k;
+	return o;
+}
+
+/* The objects moved from src to dst (back: from dst to src), as MOVEV calls. */
+static void movev(int fd, struct pgmove_move *v, struct object *o, size_t n, char *dst,
+		  char *src, bool back)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *from = back ? dst + o[i].dst_off : src + o[i].src_off;
+		char *to = back ? src + o[i].src_off : dst + o[i].dst_off;
+
+		v[i] = (struct pgmove_move){ .dst = (uintptr_t)to, .src = (uintptr_t)from,
+					     .len = o[i].len };
+	}
+	for (size_t i = 0; i < n; i += PGMOVE_MOVEV_MAX) {
+		struct pgmove_movev mv = {
+			.moves = (uintptr_t)(v + i),
+			.count = n - i < PGMOVE_MOVEV_MAX ? n - i : PGMOVE_MOVEV_MAX,
+		};
+
+		if (ioctl(fd, PGMOVE_IOC_MOVEV, &mv))
+			die("PGMOVE_IOC_MOVEV (no EAGAIN expected: nothing else runs)");
+	}
+}
+
 static void move(int fd, int uffd, char *dst, char *src, size_t len)
 {
 	size_t done = 0;
@@ -81,9 +153,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "thp", no_argument, NULL, 't' }, { "unaligned", no_argument, NULL, 'a' },
 		{ "uffd", no_argument, NULL, 'u' }, { "mib", required_argument, NULL, 'm' },
-		{ "rounds", required_argument, NULL, 'r' }, { 0 }
+		{ "rounds", required_argument, NULL, 'r' }, { "objects", no_argument, NULL, 'o' },
+		{ 0 }
 	};
-	bool thp = false, unaligned = false, use_uffd = false;
+	bool thp = false, unaligned = false, use_uffd = false, objects = false;
+	struct pgmove_move *v = NULL;
+	struct object *obj = NULL;
+	size_t nobj = 0;
 	size_t len = 64UL << 20;
 	long rounds = 200;
 	int fd, uffd = -1, o;
@@ -97,6 +173,7 @@ int main(int argc, char **argv)
 		case 'u': use_uffd = true; break;
 		case 'm': len = strtoul(optarg, NULL, 0) << 20; break;
 		case 'r': rounds = strtol(optarg, NULL, 0); break;
+		case 'o': objects = true; break;
 		default: return 2;
 		}
 	}
@@ -122,8 +199,26 @@ int main(int argc, char **argv)
 		if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 			die("UFFDIO_REGISTER");
 	}
+	if (objects) {
+		obj = make_objects(len, &nobj);
+		v = calloc(nobj, sizeof(*v));
+		if (!v)
+			die("calloc");
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (long r = 0; r < rounds; r++) {
+		if (objects && uffd < 0) {
+			movev(fd, v, obj, nobj, b, a, false);
+			movev(fd, v, obj, nobj, b, a, true);
+			continue;
+		}
+		if (objects) {
+			for (size_t i = 0; i < nobj; i++)
+				move(fd, uffd, b + obj[i].dst_off, a + obj[i].src_off, obj[i].len);
+			for (size_t i = 0; i < nobj; i++)
+				move(fd, uffd, a + obj[i].src_off, b + obj[i].dst_off, obj[i].len);
+			continue;
+		}
 		move(fd, uffd, b, a, len);
 		move(fd, uffd, a, b, len);
 	}
@@ -135,9 +230,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pgmove-pingpong: page %zu lost its contents\n", off / PAGE);
 			return 1;
 		}
-	printf("%s %s%s, %zu MiB: %.3f ms per one-way move (%ld round trips)\n",
-	       use_uffd ? "UFFDIO_MOVE" : "pgmove MOVE", thp ? "THP" : "4 kB",
-	       unaligned ? " unaligned" : "", len >> 20,
+	printf("%s %s%s%s, %zu MiB: %.3f ms per one-way move (%ld round trips)\n",
+	       use_uffd ? "UFFDIO_MOVE" : objects ? "pgmove MOVEV" : "pgmove MOVE",
+	       thp ? "THP" : "4 kB", unaligned ? " unaligned" : "",
+	       objects ? " objects" : "", len >> 20,
 	       ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / (2.0 * rounds),
 	       rounds);
 	return 0;
