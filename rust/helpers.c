@@ -45,11 +45,6 @@ void pgmove_mmdrop(struct mm_struct *mm)
 	mmdrop(mm);
 }
 
-unsigned long pgmove_mm_task_size(struct mm_struct *mm)
-{
-	return mm->task_size;
-}
-
 bool pgmove_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
@@ -138,31 +133,6 @@ void pgmove_vma_end_read(struct vm_area_struct *vma)
 int pgmove_anon_vma_prepare(struct vm_area_struct *vma)
 {
 	return anon_vma_prepare(vma);
-}
-
-unsigned long pgmove_vma_start(const struct vm_area_struct *vma)
-{
-	return vma->vm_start;
-}
-
-unsigned long pgmove_vma_end(const struct vm_area_struct *vma)
-{
-	return vma->vm_end;
-}
-
-unsigned long pgmove_vma_flags(const struct vm_area_struct *vma)
-{
-	return vma->vm_flags;
-}
-
-unsigned long pgmove_vma_page_prot(const struct vm_area_struct *vma)
-{
-	return pgprot_val(vma->vm_page_prot);
-}
-
-bool pgmove_vma_is_anonymous(const struct vm_area_struct *vma)
-{
-	return !vma->vm_ops;
 }
 
 /* Registered with a userfaultfd in any mode (or still carrying a context). */
@@ -877,11 +847,6 @@ bool pgmove_anon_vma_trylock_write(struct anon_vma *anon_vma)
 void pgmove_anon_vma_lock_write(struct anon_vma *anon_vma)
 {
 	anon_vma_lock_write(anon_vma);
-}
-
-struct anon_vma *pgmove_vma_anon_vma(const struct vm_area_struct *vma)
-{
-	return READ_ONCE(vma->anon_vma);
 }
 
 struct anon_vma *pgmove_anon_vma_root(struct anon_vma *anon_vma)

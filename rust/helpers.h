@@ -68,7 +68,6 @@ umode_t pgmove_param_mode(void);
 struct mm_struct *pgmove_current_mm(void);
 void pgmove_mmgrab(struct mm_struct *mm);
 void pgmove_mmdrop(struct mm_struct *mm);
-unsigned long pgmove_mm_task_size(struct mm_struct *mm);
 bool pgmove_fatal_signal_pending(void);
 void pgmove_cond_resched(void);
 bool pgmove_need_resched(void);
@@ -90,11 +89,6 @@ void pgmove_vma_end_read(struct vm_area_struct *vma);
 int pgmove_anon_vma_prepare(struct vm_area_struct *vma);
 
 /* VMA fields. */
-unsigned long pgmove_vma_start(const struct vm_area_struct *vma);
-unsigned long pgmove_vma_end(const struct vm_area_struct *vma);
-unsigned long pgmove_vma_flags(const struct vm_area_struct *vma);
-unsigned long pgmove_vma_page_prot(const struct vm_area_struct *vma);
-bool pgmove_vma_is_anonymous(const struct vm_area_struct *vma);
 bool pgmove_vma_uffd_registered(const struct vm_area_struct *vma);
 
 /* Page-table walk and allocation down to the PMD. */
@@ -216,7 +210,6 @@ int pgmove_split_folio(struct folio *folio);
 bool pgmove_anon_vma_trylock_write(struct anon_vma *anon_vma);
 void pgmove_anon_vma_lock_write(struct anon_vma *anon_vma);
 void pgmove_anon_vma_unlock_write(struct anon_vma *anon_vma);
-struct anon_vma *pgmove_vma_anon_vma(const struct vm_area_struct *vma);
 struct anon_vma *pgmove_anon_vma_root(struct anon_vma *anon_vma);
 void pgmove_put_anon_vma(struct anon_vma *anon_vma);
 

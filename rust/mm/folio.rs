@@ -404,8 +404,8 @@ impl<'v> VmaAnonVmaLock<'v> {
     /// Write-locks `vma`'s anon_vma tree; `None` if the VMA has no anon_vma (then it maps no
     /// anon folio).
     pub(crate) fn lock(vma: &'v Vma, _may_block: &mut MayBlock) -> Option<Self> {
-        // SAFETY: `vma` is read-locked; `anon_vma` is set once and then stays for its life.
-        let anon_vma = NonNull::new(unsafe { c::pgmove_vma_anon_vma(vma.as_ptr()) })?;
+        // `vma` is read-locked; its anon_vma, once set, stays for its life.
+        let anon_vma = NonNull::new(vma.anon_vma())?;
         // SAFETY: the anon_vma lives as long as the VMA; `&mut MayBlock` proves we may sleep.
         unsafe { c::pgmove_anon_vma_lock_write(anon_vma.as_ptr()) };
         // INVARIANT: write-locked just above; the anon_vma is the VMA's.

@@ -28,8 +28,9 @@ impl Mm {
 
     /// `mm->task_size`: the end of the user address space.
     pub(crate) fn task_size(&self) -> u64 {
-        // SAFETY: by the type invariant the mm is alive; `task_size` is set at exec.
-        unsafe { c::pgmove_mm_task_size(self.as_ptr()) as u64 }
+        // SAFETY: by the type invariant the mm is alive; `task_size` is set at exec and not
+        // written after.
+        unsafe { (*self.as_ptr()).__bindgen_anon_1.task_size as u64 }
     }
 }
 

@@ -42,14 +42,15 @@ impl Vma {
 
     /// `vm_start`.
     pub(crate) fn start(&self) -> u64 {
-        // SAFETY: the VMA is read-locked (type invariant): `vm_start` is stable.
-        unsafe { c::pgmove_vma_start(self.as_ptr()) as u64 }
+        // SAFETY: the VMA is read-locked (type invariant), so it is alive and `vm_start`
+        // changes only under its write lock: the read is no data race.
+        unsafe { (*self.as_ptr()).__bindgen_anon_1.__bindgen_anon_1.vm_start as u64 }
     }
 
     /// `vm_end`.
     pub(crate) fn end(&self) -> u64 {
         // SAFETY: as in `start`.
-        unsafe { c::pgmove_vma_end(self.as_ptr()) as u64 }
+        unsafe { (*self.as_ptr()).__bindgen_anon_1.__bindgen_anon_1.vm_end as u64 }
     }
 
     /// Whether `addr` lies in the VMA.
@@ -59,20 +60,21 @@ impl Vma {
 
     /// `vm_flags`.
     pub(crate) fn flags(&self) -> u64 {
-        // SAFETY: the VMA is read-locked (type invariant): `vm_flags` is stable.
-        unsafe { c::pgmove_vma_flags(self.as_ptr()) as u64 }
+        // SAFETY: the VMA is read-locked (type invariant): `vm_flags` changes only under its
+        // write lock; both members of the union are the same `vm_flags_t`.
+        unsafe { (*self.as_ptr()).__bindgen_anon_2.vm_flags as u64 }
     }
 
     /// `pgprot_val(vm_page_prot)`.
     pub(crate) fn page_prot(&self) -> u64 {
         // SAFETY: as in `flags`.
-        unsafe { c::pgmove_vma_page_prot(self.as_ptr()) as u64 }
+        unsafe { (*self.as_ptr()).vm_page_prot.pgprot as u64 }
     }
 
     /// `vma_is_anonymous()`: no `vm_ops`.
     pub(crate) fn is_anonymous(&self) -> bool {
         // SAFETY: as in `flags`.
-        unsafe { c::pgmove_vma_is_anonymous(self.as_ptr()) }
+        unsafe { (*self.as_ptr()).vm_ops.is_null() }
     }
 
     /// Whether RECLAIM may free PTE tables that map this VMA: a private anonymous VMA that is
@@ -96,11 +98,18 @@ impl Vma {
         unsafe { c::pgmove_vma_uffd_registered(self.as_ptr()) }
     }
 
+    /// `vma->anon_vma`, read once (`READ_ONCE()`): it is only ever set once, under the mmap
+    /// lock or the page-table lock, and then stays for the VMA's life; a racy read is what
+    /// `uffd_lock_vma()` does too. Null if the VMA has none yet.
+    pub(super) fn anon_vma(&self) -> *mut bindings::anon_vma {
+        // SAFETY: the VMA is alive (type invariant); a volatile read of a pointer-sized,
+        // aligned field is what the kernel's `READ_ONCE()` is.
+        unsafe { core::ptr::addr_of!((*self.as_ptr()).anon_vma).read_volatile() }
+    }
+
     /// Whether the VMA already has an anon_vma.
     fn has_anon_vma(&self) -> bool {
-        // SAFETY: as in `flags`; `anon_vma` is only ever set once, under the mmap lock or the
-        // page-table lock, and a racy read is what `uffd_lock_vma()` does too.
-        !unsafe { c::pgmove_vma_anon_vma(self.as_ptr()) }.is_null()
+        !self.anon_vma().is_null()
     }
 }
 
