@@ -269,6 +269,20 @@ static void do_read(struct job *j)
 	j->pfn = pfn_of(j->src);
 }
 
+/*
+ * A fork() of the process: the child exits at once (fork() has made the process's pages
+ * shared with it by then); the caller reaps it (pid in j->ret).
+ */
+static void do_fork(struct job *j)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	j->ret = pid;
+	j->err = pid < 0 ? errno : 0;
+}
+
 /* A MOVE of len bytes from src to dst, on cpu, waiting for job_go(). */
 static struct job *mover_new(struct __test_metadata *_metadata, int fd, char *dst, char *src,
 			     unsigned long len, int cpu)
@@ -1245,6 +1259,63 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
 	free(pfn);
 }
+/*
+ * vmas_released (sleepable), raced by fork(): the call holds no lock here (the mmap write
+ * lock of a whole-table move dropped, the VMA read locks for the rest not taken yet), so a
+ * fork() can run; it makes every page of the process shared with the child (no longer
+ * PageAnonExclusive), the source's last page too, and stays so after the child exited.
+ * The module: it takes the VMA locks again and finds the last page not exclusive to the
+ * process: EBUSY there, as UFFDIO_MOVE gives for a page shared by fork(). So a partial
+ * move (EAGAIN, 2 MiB), then EBUSY for the last page, which stays where it was. Once the
+ * process has written the page (a write fault on a page mapped once makes it exclusive
+ * again, same PFN), it moves.
+ * MOVE of 2 MiB + 1 page, source and destination PMD aligned (as vmas_released_stale).
+ */
+TEST_F_TIMEOUT(race, vmas_released_fork, CASE_TIMEOUT)
+{
+	const unsigned long len = PMD + PAGE, n = len / PAGE, table = PMD / PAGE;
+	const unsigned long seed = 0xacef00000000000fUL;
+	char *src = map_anon(len, true, false), *dst = map_anon(len, true, false);
+	struct job *mover, *forker;
+	struct move_res r;
+	uint64_t *pfn;
+	int cpus[3];
+
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dst);
+	ASSERT_LE(1, allowed_cpus(cpus, 3));
+	pin_to_cpu(cpus[0]);
+	fill_pages(src, len, seed);
+	pfn = record_pfns(_metadata, src, n);
+	mover = mover_new(_metadata, self->fd, dst, src, len, cpus[0]);
+	forker = job_new(_metadata, "fork()", do_fork, cpus[0]);
+
+	arm_and_reach_nth(_metadata, "vmas_released", 1, mover);
+	race_in_window(_metadata, "vmas_released", forker);
+	ASSERT_LT(0, forker->ret) TH_LOG("fork: %s", strerror(forker->err));
+	release_and_join(_metadata, "vmas_released", mover, NULL);
+	job_join(forker);
+	ASSERT_EQ(forker->ret, waitpid(forker->ret, NULL, 0));
+
+	r = mover->move;
+	TH_LOG("MOVE with a fork() in the window: ret %d errno %d moved %lld", r.ret, r.err,
+	       r.moved);
+	ASSERT_PARTIAL(r, PMD);
+	expect_pages(_metadata, "destination", dst, 0, table, pfn, seed);
+	expect_none(_metadata, "destination", dst + PMD, 1);
+	expect_pages(_metadata, "source", src + PMD, table, 1, pfn, seed);
+	r = pgmove_do_move(self->fd, (unsigned long)dst + PMD, (unsigned long)src + PMD, PAGE, 0);
+	ASSERT_FAILS_WITH(r, EBUSY);
+
+	/* Written by its one owner: it moves. */
+	*(volatile uint64_t *)(src + PMD) = *(volatile uint64_t *)(src + PMD);
+	ASSERT_EQ(pfn[table], pfn_of(src + PMD)) TH_LOG("the write copied the page");
+	r = pgmove_do_move(self->fd, (unsigned long)dst + PMD, (unsigned long)src + PMD, PAGE, 0);
+	ASSERT_MOVED_ALL(r, PAGE);
+	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
+	free(pfn);
+}
+
 
 /*
  * The MOVE of run_mapped_reclaim and reclaim_scanned_move: 16 pages from the start of a
