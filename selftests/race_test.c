@@ -283,6 +283,13 @@ static void do_fork(struct job *j)
 	j->err = pid < 0 ? errno : 0;
 }
 
+/* mprotect(src, len, val): the job's `val` is the protection. */
+static void do_mprotect(struct job *j)
+{
+	j->ret = mprotect(j->src, j->len, (int)j->val);
+	j->err = j->ret ? errno : 0;
+}
+
 /* A MOVE of len bytes from src to dst, on cpu, waiting for job_go(). */
 static struct job *mover_new(struct __test_metadata *_metadata, int fd, char *dst, char *src,
 			     unsigned long len, int cpu)
@@ -1315,6 +1322,62 @@ TEST_F_TIMEOUT(race, vmas_released_fork, CASE_TIMEOUT)
 	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
 	free(pfn);
 }
+/*
+ * vmas_released (sleepable), raced by mprotect(): the call holds no lock here, so
+ * mprotect() can change the destination: its last page becomes read-only (a VMA of its
+ * own, split off the destination's).
+ * The module: it looks the VMAs up again and checks them again, as for a new request: the
+ * protections now differ, EINVAL there (what UFFDIO_MOVE gives for such a pair). So a
+ * partial move (EAGAIN, 2 MiB), then EINVAL for the last page, which stays at the source;
+ * once the destination is writable again, it moves.
+ * MOVE of 2 MiB + 1 page, source and destination PMD aligned (as vmas_released_stale).
+ */
+TEST_F_TIMEOUT(race, vmas_released_mprotect, CASE_TIMEOUT)
+{
+	const unsigned long len = PMD + PAGE, n = len / PAGE, table = PMD / PAGE;
+	const unsigned long seed = 0xacf0000000000010UL;
+	char *src = map_anon(len, true, false), *dst = map_anon(len, true, false);
+	struct job *mover, *protector;
+	struct move_res r;
+	uint64_t *pfn;
+	int cpus[3];
+
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dst);
+	ASSERT_LE(1, allowed_cpus(cpus, 3));
+	pin_to_cpu(cpus[0]);
+	fill_pages(src, len, seed);
+	pfn = record_pfns(_metadata, src, n);
+	mover = mover_new(_metadata, self->fd, dst, src, len, cpus[0]);
+	protector = job_new(_metadata, "mprotect() of the destination's last page", do_mprotect,
+			    cpus[0]);
+	protector->src = dst + PMD;
+	protector->len = PAGE;
+	protector->val = PROT_READ;
+
+	arm_and_reach_nth(_metadata, "vmas_released", 1, mover);
+	race_in_window(_metadata, "vmas_released", protector);
+	ASSERT_EQ(0, protector->ret) TH_LOG("mprotect: %s", strerror(protector->err));
+	release_and_join(_metadata, "vmas_released", mover, NULL);
+	job_join(protector);
+
+	r = mover->move;
+	TH_LOG("MOVE with an mprotect() in the window: ret %d errno %d moved %lld", r.ret, r.err,
+	       r.moved);
+	ASSERT_PARTIAL(r, PMD);
+	expect_pages(_metadata, "destination", dst, 0, table, pfn, seed);
+	expect_none(_metadata, "destination", dst + PMD, 1);
+	expect_pages(_metadata, "source", src + PMD, table, 1, pfn, seed);
+	r = pgmove_do_move(self->fd, (unsigned long)dst + PMD, (unsigned long)src + PMD, PAGE, 0);
+	ASSERT_FAILS_WITH(r, EINVAL);
+
+	ASSERT_EQ(0, mprotect(dst + PMD, PAGE, PROT_READ | PROT_WRITE));
+	r = pgmove_do_move(self->fd, (unsigned long)dst + PMD, (unsigned long)src + PMD, PAGE, 0);
+	ASSERT_MOVED_ALL(r, PAGE);
+	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
+	free(pfn);
+}
+
 
 
 /*
