@@ -1192,6 +1192,75 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
 }
 
 /*
+ * The MOVE of the vmas_released cases: a whole table and one page, source and destination
+ * PMD aligned. The table moves under the mmap write lock, then the call drops it for the
+ * last page: the point's second hit.
+ */
+struct table_and_page {
+	int fd;
+	char *src, *dst;
+	unsigned long seed;
+	uint64_t *pfn;
+};
+
+#define TP_LEN (PMD + PAGE)
+#define TP_TABLE (PMD / PAGE)
+
+static void table_and_page_setup(struct __test_metadata *_metadata, struct table_and_page *t,
+				 int fd, unsigned long seed)
+{
+	t->fd = fd;
+	t->seed = seed;
+	t->src = map_anon(TP_LEN, true, false);
+	t->dst = map_anon(TP_LEN, true, false);
+	ASSERT_NE(NULL, t->src);
+	ASSERT_NE(NULL, t->dst);
+	fill_pages(t->src, TP_LEN, seed);
+	t->pfn = record_pfns(_metadata, t->src, TP_LEN / PAGE);
+}
+
+/*
+ * After a window that leaves the last page where it was: the MOVE stopped after the table
+ * (EAGAIN, 2 MiB) with the table's pages at the destination, the last page still at the
+ * source, and a MOVE of that page alone fails with err. Then fix() makes it movable
+ * again, and it moves.
+ */
+static void expect_last_page_left(struct __test_metadata *_metadata, struct table_and_page *t,
+				  struct job *mover, const char *racer, int err,
+				  void (*fix)(struct __test_metadata *, struct table_and_page *))
+{
+	struct move_res r = mover->move;
+	unsigned long last = (unsigned long)t->src + PMD, to = (unsigned long)t->dst + PMD;
+
+	TH_LOG("MOVE with %s in the window: ret %d errno %d moved %lld", racer, r.ret, r.err,
+	       r.moved);
+	ASSERT_PARTIAL(r, PMD);
+	expect_pages(_metadata, "destination", t->dst, 0, TP_TABLE, t->pfn, t->seed);
+	expect_none(_metadata, "destination", t->dst + PMD, 1);
+	expect_pages(_metadata, "source", t->src + PMD, TP_TABLE, 1, t->pfn, t->seed);
+	r = pgmove_do_move(t->fd, to, last, PAGE, 0);
+	ASSERT_FAILS_WITH(r, err);
+	fix(_metadata, t);
+	r = pgmove_do_move(t->fd, to, last, PAGE, 0);
+	ASSERT_MOVED_ALL(r, PAGE);
+	expect_pages(_metadata, "destination", t->dst, 0, TP_LEN / PAGE, t->pfn, t->seed);
+	free(t->pfn);
+}
+
+/* vmas_released_fork's fix: a write by the page's one owner makes it exclusive again. */
+static void write_last_page(struct __test_metadata *_metadata, struct table_and_page *t)
+{
+	*(volatile uint64_t *)(t->src + PMD) = *(volatile uint64_t *)(t->src + PMD);
+	ASSERT_EQ(t->pfn[TP_TABLE], pfn_of(t->src + PMD)) TH_LOG("the write copied the page");
+}
+
+/* vmas_released_mprotect's fix: the destination's last page writable again. */
+static void dst_last_page_writable(struct __test_metadata *_metadata, struct table_and_page *t)
+{
+	ASSERT_EQ(0, mprotect(t->dst + PMD, PAGE, PROT_READ | PROT_WRITE));
+}
+
+/*
  * vmas_released (sleepable): a MOVE has dropped its VMA locks in the middle of the call;
  * here the mmap write lock of a whole-table move, before it goes on under the VMA read
  * locks for the unaligned rest.
@@ -1211,9 +1280,10 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
  */
 TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 {
-	const unsigned long len = PMD + PAGE, n = len / PAGE, table = PMD / PAGE;
+	const unsigned long len = TP_LEN, n = len / PAGE, table = TP_TABLE;
 	const unsigned long seed = 0xace5000000000005UL;
-	char *src = map_anon(len, true, false), *dst = map_anon(len, true, false);
+	struct table_and_page t;
+	char *src, *dst;
 	struct job *mover;
 	struct reader *rd;
 	struct race_point p;
@@ -1224,11 +1294,11 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 	long stale;
 
 	NEED_CPUS(cpus, 2, "a reader on a second CPU whose TLB caches the source");
-	ASSERT_NE(NULL, src);
-	ASSERT_NE(NULL, dst);
 	pin_to_cpu(cpus[0]);
-	fill_pages(src, len, seed);
-	pfn = record_pfns(_metadata, src, n);
+	table_and_page_setup(_metadata, &t, self->fd, seed);
+	src = t.src;
+	dst = t.dst;
+	pfn = t.pfn;
 	rd = reader_new(_metadata, src, table, cpus[1]);
 	mover = mover_new(_metadata, self->fd, dst, src, len, cpus[0]);
 	reader_hammer(_metadata, rd);
@@ -1280,21 +1350,14 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
  */
 TEST_F_TIMEOUT(race, vmas_released_fork, CASE_TIMEOUT)
 {
-	const unsigned long len = PMD + PAGE, n = len / PAGE, table = PMD / PAGE;
-	const unsigned long seed = 0xacef00000000000fUL;
-	char *src = map_anon(len, true, false), *dst = map_anon(len, true, false);
+	struct table_and_page t;
 	struct job *mover, *forker;
-	struct move_res r;
-	uint64_t *pfn;
 	int cpus[3];
 
-	ASSERT_NE(NULL, src);
-	ASSERT_NE(NULL, dst);
 	ASSERT_LE(1, allowed_cpus(cpus, 3));
 	pin_to_cpu(cpus[0]);
-	fill_pages(src, len, seed);
-	pfn = record_pfns(_metadata, src, n);
-	mover = mover_new(_metadata, self->fd, dst, src, len, cpus[0]);
+	table_and_page_setup(_metadata, &t, self->fd, 0xacef00000000000fUL);
+	mover = mover_new(_metadata, self->fd, t.dst, t.src, TP_LEN, cpus[0]);
 	forker = job_new(_metadata, "fork()", do_fork, cpus[0]);
 
 	arm_and_reach_nth(_metadata, "vmas_released", 1, mover);
@@ -1303,25 +1366,9 @@ TEST_F_TIMEOUT(race, vmas_released_fork, CASE_TIMEOUT)
 	release_and_join(_metadata, "vmas_released", mover, NULL);
 	job_join(forker);
 	ASSERT_EQ(forker->ret, waitpid(forker->ret, NULL, 0));
-
-	r = mover->move;
-	TH_LOG("MOVE with a fork() in the window: ret %d errno %d moved %lld", r.ret, r.err,
-	       r.moved);
-	ASSERT_PARTIAL(r, PMD);
-	expect_pages(_metadata, "destination", dst, 0, table, pfn, seed);
-	expect_none(_metadata, "destination", dst + PMD, 1);
-	expect_pages(_metadata, "source", src + PMD, table, 1, pfn, seed);
-	r = pgmove_do_move(self->fd, (unsigned long)dst + PMD, (unsigned long)src + PMD, PAGE, 0);
-	ASSERT_FAILS_WITH(r, EBUSY);
-
-	/* Written by its one owner: it moves. */
-	*(volatile uint64_t *)(src + PMD) = *(volatile uint64_t *)(src + PMD);
-	ASSERT_EQ(pfn[table], pfn_of(src + PMD)) TH_LOG("the write copied the page");
-	r = pgmove_do_move(self->fd, (unsigned long)dst + PMD, (unsigned long)src + PMD, PAGE, 0);
-	ASSERT_MOVED_ALL(r, PAGE);
-	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
-	free(pfn);
+	expect_last_page_left(_metadata, &t, mover, "a fork()", EBUSY, write_last_page);
 }
+
 /*
  * vmas_released (sleepable), raced by mprotect(): the call holds no lock here, so
  * mprotect() can change the destination: its last page becomes read-only (a VMA of its
@@ -1334,24 +1381,17 @@ TEST_F_TIMEOUT(race, vmas_released_fork, CASE_TIMEOUT)
  */
 TEST_F_TIMEOUT(race, vmas_released_mprotect, CASE_TIMEOUT)
 {
-	const unsigned long len = PMD + PAGE, n = len / PAGE, table = PMD / PAGE;
-	const unsigned long seed = 0xacf0000000000010UL;
-	char *src = map_anon(len, true, false), *dst = map_anon(len, true, false);
+	struct table_and_page t;
 	struct job *mover, *protector;
-	struct move_res r;
-	uint64_t *pfn;
 	int cpus[3];
 
-	ASSERT_NE(NULL, src);
-	ASSERT_NE(NULL, dst);
 	ASSERT_LE(1, allowed_cpus(cpus, 3));
 	pin_to_cpu(cpus[0]);
-	fill_pages(src, len, seed);
-	pfn = record_pfns(_metadata, src, n);
-	mover = mover_new(_metadata, self->fd, dst, src, len, cpus[0]);
+	table_and_page_setup(_metadata, &t, self->fd, 0xacf0000000000010UL);
+	mover = mover_new(_metadata, self->fd, t.dst, t.src, TP_LEN, cpus[0]);
 	protector = job_new(_metadata, "mprotect() of the destination's last page", do_mprotect,
 			    cpus[0]);
-	protector->src = dst + PMD;
+	protector->src = t.dst + PMD;
 	protector->len = PAGE;
 	protector->val = PROT_READ;
 
@@ -1360,22 +1400,8 @@ TEST_F_TIMEOUT(race, vmas_released_mprotect, CASE_TIMEOUT)
 	ASSERT_EQ(0, protector->ret) TH_LOG("mprotect: %s", strerror(protector->err));
 	release_and_join(_metadata, "vmas_released", mover, NULL);
 	job_join(protector);
-
-	r = mover->move;
-	TH_LOG("MOVE with an mprotect() in the window: ret %d errno %d moved %lld", r.ret, r.err,
-	       r.moved);
-	ASSERT_PARTIAL(r, PMD);
-	expect_pages(_metadata, "destination", dst, 0, table, pfn, seed);
-	expect_none(_metadata, "destination", dst + PMD, 1);
-	expect_pages(_metadata, "source", src + PMD, table, 1, pfn, seed);
-	r = pgmove_do_move(self->fd, (unsigned long)dst + PMD, (unsigned long)src + PMD, PAGE, 0);
-	ASSERT_FAILS_WITH(r, EINVAL);
-
-	ASSERT_EQ(0, mprotect(dst + PMD, PAGE, PROT_READ | PROT_WRITE));
-	r = pgmove_do_move(self->fd, (unsigned long)dst + PMD, (unsigned long)src + PMD, PAGE, 0);
-	ASSERT_MOVED_ALL(r, PAGE);
-	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
-	free(pfn);
+	expect_last_page_left(_metadata, &t, mover, "an mprotect()", EINVAL,
+			      dst_last_page_writable);
 }
 
 
