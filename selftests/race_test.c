@@ -71,8 +71,8 @@
 #define RETURN_MS 20000	/* the mover, or a task that waited for it, returns after the release */
 
 /*
- * Case timeouts. A passing case takes about a second (the whole program 9 s in make check of
- * 2026-12-05; reclaim_scanned_fault holds RECLAIM for HOLD_MS). This covers the safety nets
+ * Case timeouts. A passing case takes about a second (the whole program, 16 cases, 17 s in
+ * make check of 2026-12-05; the `hold` cases hold for HOLD_MS). This covers the safety nets
  * of a failing one (reaching the point, the window, the return: ~50 s at an atomic point,
  * ~90 s at a sleepable one), which a case that times out would not report.
  */
@@ -791,6 +791,20 @@ static void expect_moved_away(struct __test_metadata *_metadata, const char *whe
 	}
 }
 
+/*
+ * A thread that keeps the reader's CPU in the mm's CPU mask: it loops on that CPU touching
+ * nothing but its own counters (a reader of no pages). A flush of the mm then counts as a
+ * shootdown round even while the reader itself sleeps (in a fault that waits for the mmap
+ * lock) and another process's task could otherwise have the CPU.
+ */
+static struct reader *cpu_keeper_new(struct __test_metadata *_metadata, int cpu)
+{
+	struct reader *k = reader_new(_metadata, NULL, 0, cpu);
+
+	reader_hammer(_metadata, k);
+	return k;
+}
+
 static void reader_stop(struct reader *rd)
 {
 	if (!rd->started)
@@ -988,7 +1002,7 @@ TEST_F_TIMEOUT(race, tables_listed_fault, CASE_TIMEOUT)
 {
 	const unsigned long n = PMD / PAGE, hole = 300, seed = 0xaced00000000000dUL;
 	const long val = 0x7aced0c0ffee;
-	char *src = map_table(), *dst = map_table();
+	char *src = map_table(), *dmap = map_anon(2 * PMD, true, false), *dst = dmap;
 	long hold = hold_ms();
 	struct job *mover, *writer;
 	long long before, after;
@@ -998,8 +1012,14 @@ TEST_F_TIMEOUT(race, tables_listed_fault, CASE_TIMEOUT)
 
 	NEED_CPUS(cpus, 2, ATOMIC_WHY);
 	ASSERT_NE(NULL, src);
-	ASSERT_NE(NULL, dst);
+	ASSERT_NE(NULL, dmap);
 	pin_to_cpu(cpus[0]);
+	/*
+	 * A page in the destination's second table: the PMD table the destination needs then
+	 * exists before the call (VmPTE counts PMD tables too: see move_diff_test's
+	 * keep_pmd_tables()), and the first table's PMD stays none for the whole table.
+	 */
+	dmap[PMD] = 1;
 	fill_pages(src, PMD, seed);
 	ASSERT_EQ(0, madvise(src + hole * PAGE, PAGE, MADV_DONTNEED));
 	pfn = record_pfns(_metadata, src, hole);
@@ -1115,7 +1135,8 @@ TEST_F_TIMEOUT(race, huge_run_listed_pin, CASE_TIMEOUT)
  * Two oracles, in two zaps:
  * - the flush itself, which carries to any machine: MADV_DONTNEED of the moved pages 256 to
  *   510, which nothing has touched since the MOVE cleared them, must make a TLB shootdown
- *   round (nr_tlb_remote_flush, CONFIG_DEBUG_TLBFLUSH) to the reader's CPU;
+ *   round (nr_tlb_remote_flush, CONFIG_DEBUG_TLBFLUSH) to the reader's CPU (which a second
+ *   thread keeps in the mm's CPU mask, cpu_keeper_new());
  * - a reader on another CPU that reads pages 0 to 255 over and over, before and during the
  *   call, so that its TLB keeps them hot: after MADV_DONTNEED of those returned, its passes
  *   must read zeros. (The reader faults the zero page in where its TLB let go, so this zap
@@ -1130,7 +1151,7 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
 	char *src = map_anon(n * PAGE, true, false);
 	char *dmap = map_anon(n * PAGE + PAGE, true, false), *dst = dmap + PAGE;
 	struct job *mover, *zap, *zap_read;
-	struct reader *rd;
+	struct reader *rd, *keeper;
 	struct race_point p;
 	struct move_res r;
 	long long flushes;
@@ -1145,6 +1166,7 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
 	fill_pages(src, n * PAGE, seed);
 	pfn = record_pfns(_metadata, src, n);
 	rd = reader_new(_metadata, src, read, cpus[1]);
+	keeper = cpu_keeper_new(_metadata, cpus[1]);
 	mover = mover_new(_metadata, self->fd, dst, src, n * PAGE, cpus[0]);
 	zap = madviser_new(_metadata, "MADV_DONTNEED of the moved source pages nobody reads",
 			   src + read * PAGE, (step - read) * PAGE, MADV_DONTNEED, cpus[0]);
@@ -1184,6 +1206,7 @@ TEST_F_TIMEOUT(race, flush_pending_dontneed, CASE_TIMEOUT)
 	job_join(zap);
 	job_join(zap_read);
 	reader_stop(rd);
+	reader_stop(keeper);
 
 	r = mover->move;
 	ASSERT_MOVED_ALL(r, n * PAGE);
@@ -1276,7 +1299,8 @@ static void dst_last_page_writable(struct __test_metadata *_metadata, struct tab
  * anything moved: that is the point's first hit; the case stops at the second.
  * As in flush_pending_dontneed, the reader alone cannot see a stale entry under the
  * emulator; the call must have made a TLB shootdown round (nr_tlb_remote_flush) by the
- * time it holds no lock.
+ * time it holds no lock. The reader sleeps in a fault while the mmap write lock is held, so
+ * a second thread keeps its CPU in the mm's CPU mask (cpu_keeper_new()).
  */
 TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 {
@@ -1285,7 +1309,7 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 	struct table_and_page t;
 	char *src, *dst;
 	struct job *mover;
-	struct reader *rd;
+	struct reader *rd, *keeper;
 	struct race_point p;
 	struct move_res r;
 	long long flushes;
@@ -1300,6 +1324,7 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 	dst = t.dst;
 	pfn = t.pfn;
 	rd = reader_new(_metadata, src, table, cpus[1]);
+	keeper = cpu_keeper_new(_metadata, cpus[1]);
 	mover = mover_new(_metadata, self->fd, dst, src, len, cpus[0]);
 	reader_hammer(_metadata, rd);
 
@@ -1330,6 +1355,7 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 	release_and_join(_metadata, "vmas_released", mover, &p);
 	ASSERT_LE(2UL, p.hits) TH_LOG("held at the first release of the VMA locks");
 	reader_stop(rd);
+	reader_stop(keeper);
 
 	r = mover->move;
 	ASSERT_MOVED_ALL(r, len);
