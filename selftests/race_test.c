@@ -1693,14 +1693,16 @@ TEST_F_TIMEOUT(race, batch_unlock_waiter, CASE_TIMEOUT)
 }
 
 /*
- * The swap cases' memory: one page filled with seed's tag and swapped out, at the start of
- * a table of its own (*src), and a destination one page into another (*dst).
+ * The swap cases' memory and mover: one page filled with seed's tag and swapped out, at the
+ * start of a table of its own (*src), a destination one page into another (*dst), and the
+ * MOVE of that page on cpus[1] (the caller runs on cpus[0]).
  */
-static void swapped_page(struct __test_metadata *_metadata, unsigned long seed, char **src,
-			 char **dst)
+static struct job *swapped_page_mover(struct __test_metadata *_metadata, int fd,
+				      unsigned long seed, const int *cpus, char **src, char **dst)
 {
 	char *dmap = map_table();
 
+	pin_to_cpu(cpus[0]);
 	*src = map_table();
 	ASSERT_NE(NULL, *src);
 	ASSERT_NE(NULL, dmap);
@@ -1708,6 +1710,7 @@ static void swapped_page(struct __test_metadata *_metadata, unsigned long seed, 
 	fill_pages(*src, PAGE, seed);
 	ASSERT_EQ(1, page_out(*src, PAGE)) TH_LOG("MADV_PAGEOUT did not swap the page out");
 	ASSERT_TRUE(pagemap_entry(*src) & PM_SWAP);
+	return mover_new(_metadata, fd, *dst, *src, PAGE, cpus[1]);
 }
 
 /*
@@ -1731,9 +1734,7 @@ TEST_F_TIMEOUT(race, swap_entry_read_swapin, CASE_TIMEOUT)
 	NEED_CPUS(cpus, 2, ATOMIC_WHY);
 	if (!have_swap())
 		SKIP(return, "no swap in this system (the VM sets up zram)");
-	pin_to_cpu(cpus[0]);
-	swapped_page(_metadata, seed, &src, &dst);
-	mover = mover_new(_metadata, self->fd, dst, src, PAGE, cpus[1]);
+	mover = swapped_page_mover(_metadata, self->fd, seed, cpus, &src, &dst);
 	swapin = job_new(_metadata, "the swap-in read of the source", do_read, cpus[0]);
 	swapin->src = src;
 	swapin->val = 0;
@@ -1783,9 +1784,7 @@ TEST_F_TIMEOUT(race, swap_entry_read_zap, CASE_TIMEOUT)
 	NEED_CPUS(cpus, 2, ATOMIC_WHY);
 	if (!have_swap())
 		SKIP(return, "no swap in this system (the VM sets up zram)");
-	pin_to_cpu(cpus[0]);
-	swapped_page(_metadata, seed, &src, &dst);
-	mover = mover_new(_metadata, self->fd, dst, src, PAGE, cpus[1]);
+	mover = swapped_page_mover(_metadata, self->fd, seed, cpus, &src, &dst);
 	zap = madviser_new(_metadata, "MADV_DONTNEED of the swapped-out source page", src, PAGE,
 			   MADV_DONTNEED, cpus[0]);
 

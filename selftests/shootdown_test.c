@@ -31,7 +31,6 @@ static void pin_to_cpu(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-
 /* A thread that keeps running on CPU 1 with the mm loaded, touching only its own memory. */
 struct mutator {
 	pthread_t th;
@@ -251,6 +250,7 @@ TEST_F(shootdown, thp_run_is_one_round)
 	unsigned long nr = 8, len = nr * PMD;
 	char *a = map_anon(len, true, true), *b = map_anon(len, true, true);
 	long long n, most = 0, calls_with_ipis = 0;
+	int calls = 0;
 
 	ASSERT_NE(NULL, a);
 	ASSERT_NE(NULL, b);
@@ -258,9 +258,7 @@ TEST_F(shootdown, thp_run_is_one_round)
 	for (unsigned long i = 0; i < nr; i++)
 		if (!is_thp(a + i * PMD))
 			SKIP(return, "no THP at the source (THP disabled or memory fragmented)");
-	int calls = 0;
-
-	for (int r = 0; r < 40 && (r < 6 || !calls_with_ipis || r % 2); r++) {
+	for (int r = 0; r < 40 && (r < 6 || !calls_with_ipis); r++) {
 		char *src = r % 2 ? b : a, *dst = r % 2 ? a : b;
 		struct rounds rs;
 		struct move_res mr;

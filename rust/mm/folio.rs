@@ -417,7 +417,8 @@ impl<'v> VmaAnonVmaLock<'v> {
 
     /// The root whose lock is held: a folio of this tree has it as its anon_vma's root.
     pub(super) fn root(&self) -> NonNull<bindings::anon_vma> {
-        // SAFETY: the anon_vma is alive (type invariant); `root` never changes.
+        // SAFETY: the anon_vma is alive (type invariant); `root` never changes. (A C helper:
+        // the kernel's bindings leave `struct anon_vma` opaque.)
         let root = unsafe { c::pgmove_anon_vma_root(self.anon_vma.as_ptr()) };
         NonNull::new(root).expect("an anon_vma always has a root")
     }

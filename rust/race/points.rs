@@ -46,7 +46,8 @@ const PASSED: u32 = 2;
 const ATOMIC_STOP_MS: u32 = 10_000;
 /// The longest stop at a sleepable point.
 const SLEEPABLE_STOP_MS: u32 = 60_000;
-/// The longest delay at an atomic point (busy-waited), and at a sleepable one.
+/// The longest delay at an atomic point (busy-waited), and at a sleepable one: `delay`
+/// refuses longer ones (`EINVAL`), so an armed delay is never longer.
 const ATOMIC_DELAY_MAX_US: u32 = 10_000;
 const SLEEPABLE_DELAY_MAX_US: u32 = 1_000_000;
 
@@ -145,7 +146,6 @@ pub(super) fn reached_sleepable(point: Point, _mb: &mut MayBlock) {
     match hit(point) {
         None => {}
         Some(Action::Delay(us)) => {
-            let us = us.min(SLEEPABLE_DELAY_MAX_US);
             // SAFETY: `_mb` proves a sleepable context.
             unsafe {
                 if us >= 1000 {
@@ -179,7 +179,7 @@ pub(super) fn reached_atomic(point: Point, mut contended: impl FnMut() -> bool) 
         None => {}
         Some(Action::Delay(us)) => {
             // SAFETY: busy-waiting is allowed in any context.
-            unsafe { bindings::__udelay(us.min(ATOMIC_DELAY_MAX_US) as _) };
+            unsafe { bindings::__udelay(us as _) };
         }
         Some(Action::Stop(s)) => {
             // The clock is `jiffies`, a memory read: a clocksource read in the loop can be an
