@@ -81,14 +81,13 @@ pub(crate) struct Mover<'m> {
 }
 
 impl<'m> Mover<'m> {
-    /// A mover for `mm` (the caller's own) for moves of up to `max_len` bytes each and
-    /// `total_len` bytes in all; `ENOMEM` if the scratch space cannot be had.
-    pub(crate) fn new(mm: &'m Mm, max_len: u64, total_len: u64) -> Result<Self> {
-        Ok(Self {
+    /// A mover for `mm` (the caller's own); its scratch space grows with what its moves meet.
+    pub(crate) fn new(mm: &'m Mm) -> Self {
+        Self {
             mm,
-            scratch: RunScratch::new(mm, max_len / PAGE_SIZE, total_len / PAGE_SIZE)?,
+            scratch: RunScratch::new(mm),
             vmas: None,
-        })
+        }
     }
 
     /// Drops the VMA locks kept from the last move (before anything that takes the mmap

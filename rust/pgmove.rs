@@ -125,13 +125,7 @@ fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
     let mm = owner.as_current().ok_or(EPERM)?;
     // SAFETY: the ioctl handler runs in process context and holds no lock yet.
     let mut mb = unsafe { MayBlock::ioctl_context() };
-    let outcome = match Mover::new(mm, req.len, req.len) {
-        Ok(mut mover) => move_one(mm, &mut mover, &req, &mut mb),
-        Err(e) => MoveOutcome {
-            moved: 0,
-            error: Some(e),
-        },
-    };
+    let outcome = move_one(mm, &mut Mover::new(mm), &req, &mut mb);
     let (moved, res) = move_result(&outcome, req.len);
     let moved_at = arg.wrapping_add(core::mem::offset_of!(uapi::Move, moved));
     UserSlice::new(moved_at, core::mem::size_of::<i64>())
@@ -229,11 +223,7 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
     let mut error = None;
     {
         let groups = adjacent_groups(mm, &entries);
-        let longest = groups.clone().map(|(_, m)| m.len).max().unwrap_or(0);
-        let total = entries
-            .iter()
-            .fold(0u64, |sum, e| sum.saturating_add(e.len));
-        let mut mover = Mover::new(mm, longest, total)?;
+        let mut mover = Mover::new(mm);
         // SAFETY: the ioctl handler runs in process context and holds no lock yet.
         let mut mb = unsafe { MayBlock::ioctl_context() };
         'groups: for (group, merged) in groups {
@@ -292,7 +282,7 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
 fn adjacent_groups<'a>(
     mm: &'a Mm,
     entries: &'a [uapi::Move],
-) -> impl Iterator<Item = (&'a [uapi::Move], uapi::Move)> + Clone + 'a {
+) -> impl Iterator<Item = (&'a [uapi::Move], uapi::Move)> + 'a {
     let valid = move |e: &uapi::Move| {
         e.flags & !uapi::MOVE_FLAGS == 0
             && move_pages::validate_range(mm, e.dst, e.len).is_ok()

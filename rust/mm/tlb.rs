@@ -71,34 +71,40 @@ pub(crate) struct DeferredFlush<'m> {
 }
 
 impl<'m> DeferredFlush<'m> {
-    /// An empty batch for moves in `mm` that hold up to `folios` folios before they flush
-    /// (clamped to [`MAX_HELD`]; fewer if the memory for them cannot be had).
-    pub(crate) fn new(mm: &'m Mm, folios: u64) -> Result<Self> {
-        let want = (folios as usize).clamp(c::PGMOVE_PTRS_PER_PTE as usize, MAX_HELD);
-        let held = KVVec::with_capacity(want, GFP_KERNEL)
-            .or_else(|_| KVVec::with_capacity(c::PGMOVE_PTRS_PER_PTE as usize, GFP_KERNEL))?;
+    /// An empty batch for moves in `mm`, with no room to hold folios yet
+    /// ([`Self::reserve`]).
+    pub(crate) fn new(mm: &'m Mm) -> Self {
         // INVARIANT: nothing held, nothing recorded.
-        Ok(Self {
+        Self {
             mm,
-            held,
+            held: KVVec::new(),
             start: u64::MAX,
             end: 0,
             tables: false,
             pending: false,
-        })
+        }
+    }
+
+    /// Makes room, if the memory can be had, to hold `n` more folios (up to [`MAX_HELD`] in
+    /// all) without a flush. Allocates (`GFP_KERNEL`): called before the locks of a batch
+    /// are taken. Without the memory the batches are bounded by [`Self::room`] instead.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        let n = n.min(MAX_HELD.saturating_sub(self.held.len()));
+        let _ = self.held.reserve(n, GFP_KERNEL);
     }
 
     /// Flushes first if fewer than `n` more folios could be held: a batched path calls it
     /// before it lists a run of up to `n` entries, and then holds at most `n` folios.
     pub(crate) fn make_room(&mut self, n: usize) {
-        if self.held.capacity() - self.held.len() < n {
+        if self.room() < n {
             self.flush();
         }
     }
 
     /// How many more folios can be held without a flush.
     pub(crate) fn room(&self) -> usize {
-        self.held.capacity() - self.held.len()
+        // The vector's growth may overshoot the bound: a batch holds at most MAX_HELD.
+        self.held.capacity().min(MAX_HELD) - self.held.len()
     }
 
     /// Announces a flush to come (`inc_tlb_flush_pending()`, as `tlb_gather_mmu()` does):

@@ -22,12 +22,13 @@ pub(super) fn move_huge_run(
     scratch: &mut RunScratch<'_>,
     mb: &mut MayBlock,
 ) -> usize {
-    // Taken before the PMD locks: it may sleep.
+    let left = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
+    // Allocated and taken before the PMD locks: they may sleep.
+    scratch.reserve_pmds(left, mb);
     let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {
         return 0;
     };
     let mut pair = PmdPairLock::lock(dst_pmd, src_pmd, mb);
-    let left = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
     pair.move_huge_run(vmas, dst_addr, src_addr, left, &anon_vma, scratch)
 }
 
@@ -61,11 +62,13 @@ pub(super) fn move_tables(
             return 0;
         }
     }
+    let max = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
+    let per_table = c::PGMOVE_PTRS_PER_PTE as usize;
+    scratch.reserve_ptes(max.saturating_mul(per_table), max.saturating_mul(per_table), mb);
     let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {
         return 0;
     };
     let mut pair = PmdPairLock::lock(dst_pmd, src_pmd, mb);
-    let max = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
     pair.move_tables(
         vmas,
         dst_addr,
@@ -92,6 +95,9 @@ pub(super) fn move_run(
     scratch: &mut RunScratch<'_>,
     mb: &mut MayBlock,
 ) -> usize {
+    // Room for the run, and for the request's folios until its flush: allocated before any
+    // lock is taken.
+    scratch.reserve_ptes(left.min(c::PGMOVE_PTRS_PER_PTE as usize), left, mb);
     // Taken before the tables are mapped: it may sleep. Dropped at the end of the run,
     // before the per-page path takes any folio lock (folio locks come first in lock order).
     let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {

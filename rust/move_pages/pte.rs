@@ -17,6 +17,9 @@ pub(super) enum Attempt {
     LockAnonVma(AnonVmaRef),
     SplitFolio,
     WaitMigration,
+    /// Room for the cleared entries of a large folio of this many pages that moves whole
+    /// ([`RunScratch::reserve_ptes`]): to be allocated before the next attempt.
+    ReserveRoom(usize),
 }
 
 /// Moves the PTE at `src_addr` to `dst_addr`, as `move_pages_pte()`; returns the pages
@@ -74,6 +77,14 @@ pub(super) fn move_pte(
                 Attempt::WaitMigration => {
                     src_pmd.wait_migration_pte(src_addr, mb);
                     return Err(EAGAIN);
+                }
+                Attempt::ReserveRoom(nr) => {
+                    // Not allocated under the anon_vma lock (reclaim walks anon rmaps).
+                    anon_vma = None;
+                    scratch.reserve_ptes(nr, 0, mb);
+                    if scratch.capacity() < nr {
+                        return Err(ENOMEM);
+                    }
                 }
             }
         }
@@ -168,6 +179,9 @@ pub(super) fn try_move_pte(
         };
         if folio.is_large() && !whole {
             return SplitFolio;
+        }
+        if whole && scratch.capacity() < folio.nr_pages() {
+            return ReserveRoom(folio.nr_pages());
         }
         if anon_vma.is_none() {
             // folio_referenced() walks the anon_vma chain without the folio lock.

@@ -69,9 +69,11 @@ impl Batched for HugeEntry {
     }
 }
 
-/// Room for one batch's entries, allocated before any lock is taken and reused: PTEs (a run
-/// never crosses a PTE table, so at most a table's worth) and huge PMDs (at most a PMD
-/// table's worth).
+/// Room for one batch's entries, grown before any lock is taken to what the batches of the
+/// call meet, and reused: PTEs (a run never crosses a PTE table, so at most a table's worth;
+/// whole tables at most [`TABLES_PER_RUN`] tables' worth) and huge PMDs (at most a PMD
+/// table's worth). A call that meets only THPs allocates no room for PTEs, and one that
+/// moves a few pages none for a whole table.
 pub(crate) struct RunScratch<'m> {
     pub(super) ptes: KVVec<RunEntry>,
     pub(super) pmds: KVVec<HugeEntry>,
@@ -85,34 +87,48 @@ pub(crate) struct RunScratch<'m> {
 /// The most whole PTE tables [`PmdPairLock::move_tables`] moves under one pair of PMD locks.
 pub(crate) const TABLES_PER_RUN: usize = 8;
 
-/// `n` copies of `empty`, allocated at once (with vmalloc if kmalloc cannot).
-fn filled<E: Copy>(n: usize, empty: E) -> Result<KVVec<E>> {
-    let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
-    for _ in 0..n {
-        // Within the capacity: does not allocate.
-        v.push(empty, GFP_KERNEL)?;
+/// Grows `v` to at least `n` copies of `empty` (a failed allocation leaves it shorter: the
+/// batch is then shorter, or left to the per-page path).
+fn grow_to<E: Copy>(v: &mut KVVec<E>, n: usize, empty: E) {
+    if v.len() < n {
+        let _ = v.extend_with(n - v.len(), empty, GFP_KERNEL);
     }
-    Ok(v)
 }
 
 impl<'m> RunScratch<'m> {
-    /// Room for batches of moves in `mm` of up to `pages` pages each: a run of PTEs, of
-    /// whole PTE tables (up to [`TABLES_PER_RUN`] of them) or of huge PMDs; `total` pages
-    /// in the whole call, whose folios the deferred flush holds.
-    pub(crate) fn new(mm: &'m Mm, pages: u64, total: u64) -> Result<Self> {
-        let per_pmd = u64::from(c::PGMOVE_PTRS_PER_PTE);
-        let ptes = pages.clamp(1, TABLES_PER_RUN as u64 * per_pmd) as usize;
-        let pmds = (pages / per_pmd).clamp(1, u64::from(c::PGMOVE_PTRS_PER_PMD)) as usize;
-        Ok(Self {
-            ptes: filled(ptes, RunEntry::EMPTY)?,
-            pmds: filled(pmds, HugeEntry::EMPTY)?,
-            folios: filled(ptes.max(pmds), None)?,
-            flush: DeferredFlush::new(mm, total)?,
-        })
+    /// Room for the batches of moves in `mm`; nothing is allocated until a batch asks for
+    /// it ([`Self::reserve_ptes`], [`Self::reserve_pmds`]).
+    pub(crate) fn new(mm: &'m Mm) -> Self {
+        Self {
+            ptes: KVVec::new(),
+            pmds: KVVec::new(),
+            folios: KVVec::new(),
+            flush: DeferredFlush::new(mm),
+        }
+    }
+
+    /// Makes room, if the memory can be had, for a batch of up to `n` PTEs (capped at
+    /// [`TABLES_PER_RUN`] tables' worth) and for holding `hold` more folios until the flush
+    /// (the caller passes the pages left in its request: the room grows once to what the
+    /// request needs, and doubles across a MOVEV's entries). Allocates: call it before any
+    /// lock of the batch is taken.
+    pub(crate) fn reserve_ptes(&mut self, n: usize, hold: usize, _mb: &MayBlock) {
+        let n = n.min(TABLES_PER_RUN * c::PGMOVE_PTRS_PER_PTE as usize);
+        grow_to(&mut self.ptes, n, RunEntry::EMPTY);
+        grow_to(&mut self.folios, n, None);
+        self.flush.reserve(hold);
+    }
+
+    /// Makes room, if the memory can be had, for a batch of up to `n` huge PMDs (capped at
+    /// a PMD table's worth). Allocates, like [`Self::reserve_ptes`].
+    pub(crate) fn reserve_pmds(&mut self, n: usize, _mb: &MayBlock) {
+        let n = n.min(c::PGMOVE_PTRS_PER_PMD as usize);
+        grow_to(&mut self.pmds, n, HugeEntry::EMPTY);
+        grow_to(&mut self.folios, n, None);
     }
 
     /// How many PTEs a run may have.
-    pub(super) fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.ptes.len()
     }
 
