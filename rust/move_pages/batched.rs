@@ -63,8 +63,9 @@ pub(super) fn move_tables(
         }
     }
     let max = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
-    let per_table = c::PGMOVE_PTRS_PER_PTE as usize;
-    scratch.reserve_ptes(max.saturating_mul(per_table), max.saturating_mul(per_table), mb);
+    // The whole tables' entries: room for listing them, and for holding their folios.
+    let pages = max.saturating_mul(c::PGMOVE_PTRS_PER_PTE as usize);
+    scratch.reserve_ptes(pages, pages, mb);
     let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {
         return 0;
     };
