@@ -545,6 +545,12 @@ void pgmove_spin_lock_nested(spinlock_t *lock)
 	spin_lock_nested(lock, SINGLE_DEPTH_NESTING);
 }
 
+/* A page-table lock taken out of address order: only tried, never waited for. */
+bool pgmove_spin_trylock(spinlock_t *lock)
+{
+	return spin_trylock(lock);
+}
+
 /* A third page-table lock of the same class (after two PMD locks). */
 void pgmove_spin_lock_third(spinlock_t *lock)
 {

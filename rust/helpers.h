@@ -158,6 +158,7 @@ enum pgmove_pte_kind pgmove_ptep_get_folio(pte_t *pte, pte_t *val, struct folio 
 					   unsigned int *state, struct anon_vma **locked_root);
 void pgmove_spin_lock(spinlock_t *lock);
 void pgmove_spin_lock_nested(spinlock_t *lock);
+bool pgmove_spin_trylock(spinlock_t *lock);
 void pgmove_spin_lock_third(spinlock_t *lock);
 void pgmove_spin_unlock(spinlock_t *lock);
 

@@ -18,7 +18,8 @@
 //! This file owns the request (the VMA locks, the loop over steps, the notifier range of
 //! each step, the choice of path); the paths live beside it: `move_pages/batched.rs` (runs
 //! of PTEs, whole tables and THPs), `move_pages/huge.rs` (one huge PMD), `move_pages/pte.rs`
-//! (one PTE).
+//! (one PTE), and `move_pages/kept_table.rs` (MOVEV's small entries that share a source or
+//! a destination PTE table, moved with its lock kept across them, before the request path).
 
 use crate::c;
 use crate::mm::{
@@ -37,6 +38,7 @@ const PAGE_SIZE: u64 = c::PGMOVE_PAGE_SIZE as u64;
 const PMD_SIZE: u64 = c::PGMOVE_PMD_SIZE as u64;
 
 /// A validated MOVE request.
+#[derive(Clone, Copy)]
 pub(crate) struct MoveRequest {
     pub(crate) dst: u64,
     pub(crate) src: u64,
@@ -448,6 +450,7 @@ fn move_step(
 
 mod batched;
 mod huge;
+mod kept_table;
 mod pte;
 
 use batched::{move_huge_run, move_run, move_tables};

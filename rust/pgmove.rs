@@ -134,25 +134,31 @@ fn move_ioctl(owner: &MmGrab, arg: usize) -> Result<isize> {
     res.map(|()| 0)
 }
 
-/// Checks one `struct pgmove_move` and performs it with `mover`.
-fn move_one(mm: &Mm, mover: &mut Mover<'_>, req: &uapi::Move, mb: &mut MayBlock) -> MoveOutcome {
-    let checked = move_pages::validate_range(mm, req.dst, req.len)
-        .and_then(|()| move_pages::validate_range(mm, req.src, req.len))
-        .and_then(|()| match req.flags & !uapi::MOVE_FLAGS {
-            0 => Ok(()),
-            _ => Err(EINVAL),
-        });
-    if let Err(e) = checked {
-        return MoveOutcome {
-            moved: 0,
-            error: Some(e),
-        };
+/// The request a `struct pgmove_move` makes, checked as UFFDIO_MOVE checks its argument.
+fn move_request(mm: &Mm, req: &uapi::Move) -> Result<MoveRequest> {
+    move_pages::validate_range(mm, req.dst, req.len)?;
+    move_pages::validate_range(mm, req.src, req.len)?;
+    if req.flags & !uapi::MOVE_FLAGS != 0 {
+        return Err(EINVAL);
     }
-    let request = MoveRequest {
+    Ok(MoveRequest {
         dst: req.dst,
         src: req.src,
         len: req.len,
         allow_src_holes: req.flags & uapi::MOVE_ALLOW_SRC_HOLES != 0,
+    })
+}
+
+/// Checks one `struct pgmove_move` and performs it with `mover`.
+fn move_one(mm: &Mm, mover: &mut Mover<'_>, req: &uapi::Move, mb: &mut MayBlock) -> MoveOutcome {
+    let request = match move_request(mm, req) {
+        Ok(request) => request,
+        Err(e) => {
+            return MoveOutcome {
+                moved: 0,
+                error: Some(e),
+            }
+        }
     };
     let outcome = mover.move_range(&request, mb);
     if req.flags & uapi::MOVE_RECLAIM_SRC != 0 && outcome.moved > 0 {
@@ -222,12 +228,48 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
     let mut results: KVec<i64> = KVec::with_capacity(count, GFP_KERNEL)?;
     let mut error = None;
     {
-        let groups = adjacent_groups(mm, &entries);
+        let mut groups = KVec::with_capacity(count, GFP_KERNEL)?;
+        // What `Mover::move_entries` may move of each group: all of it, unless it is invalid
+        // (the request path gives the errno) or asks for RECLAIM_SRC after the move.
+        let mut batchable = KVec::with_capacity(count, GFP_KERNEL)?;
+        for group in adjacent_groups(mm, &entries) {
+            let merged = &group.1;
+            let request = move_request(mm, merged)
+                .ok()
+                .filter(|_| merged.flags & uapi::MOVE_RECLAIM_SRC == 0);
+            batchable.push(request, GFP_KERNEL)?;
+            groups.push(group, GFP_KERNEL)?;
+        }
         let mut mover = Mover::new(mm);
         // SAFETY: the ioctl handler runs in process context and holds no lock yet.
         let mut mb = unsafe { MayBlock::ioctl_context() };
-        'groups: for (group, merged) in groups {
-            let outcome = move_one(mm, &mut mover, &merged, &mut mb);
+        let mut g = 0;
+        'groups: while g < groups.len() {
+            // Small entries that need nothing but the move go first through the tables kept
+            // locked across entries (`Mover::move_entries`); the request path goes on from
+            // the first entry that did not move whole that way.
+            let (whole, part) = mover.move_entries(&batchable[g..], &mut mb);
+            for (group, _) in &groups[g..g + whole] {
+                for entry in group.iter() {
+                    results.push(entry.len as i64, GFP_KERNEL)?;
+                }
+            }
+            g += whole;
+            let Some((group, merged)) = groups.get(g) else {
+                break;
+            };
+            g += 1;
+            let rest = uapi::Move {
+                dst: merged.dst + part,
+                src: merged.src + part,
+                len: merged.len - part,
+                ..*merged
+            };
+            let outcome = move_one(mm, &mut mover, &rest, &mut mb);
+            let outcome = MoveOutcome {
+                moved: part + outcome.moved,
+                error: outcome.error,
+            };
             // Each entry of the group gets what it would have got alone: the pages move in
             // the same order, so the request stops at the same page with the same error;
             // except where the merged request meets what one entry alone would not (the
@@ -235,7 +277,7 @@ fn movev_entries(mm: &Mm, req: &uapi::MoveV, completed: &mut u64) -> Result {
             // in, the group's entries are then moved one by one.
             let by_entry = group.len() > 1 && matches!(outcome.error, Some(EINVAL | ENOENT));
             let mut left = outcome.moved;
-            for entry in group {
+            for entry in group.iter() {
                 let mut part = MoveOutcome {
                     moved: left.min(entry.len),
                     error: outcome.error,

@@ -49,7 +49,9 @@ use crate::mm::MayBlock;
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
 pub(crate) enum Point {
-    /// A batched PTE run has mapped both PTE tables (RCU) and taken no lock yet. Atomic.
+    /// A batched PTE run has mapped both PTE tables (RCU) and taken no lock yet; or, for
+    /// MOVEV entries that share a table, holds that table's lock and has mapped the entry's
+    /// table on the other side, not yet locked. Atomic.
     RunMapped,
     /// A batched PTE run has checked its entries and locked their folios, both PTE locks
     /// held, and has not yet cleared the source entries. Atomic.

@@ -62,14 +62,18 @@ TEST_F(movev, info_reports_feat_movev)
 
 /*
  * A compactor's call: objects of 1..16 pages, laid out back to back, each moved to a
- * different place in a shuffled order. Every object arrives whole (contents and PFNs) and
- * the source is left empty.
+ * different place. With dst_in_order the entries go through the objects in a shuffled
+ * order and put them side by side at dst (live objects copied into a free region: entries
+ * share their destination's PTE table); else they take the objects in address order and
+ * put each at a shuffled place (entries share their source's table). Every object arrives
+ * whole (contents and PFNs) and the source is left empty.
  */
 static void scattered_objects(struct __test_metadata *_metadata, int fd, unsigned int nobj,
-			      bool pmd_aligned)
+			      bool pmd_aligned, bool dst_in_order)
 {
 	struct pgmove_move *m = calloc(nobj, sizeof(*m));
 	unsigned long *pages = calloc(nobj, sizeof(*pages)), *off = calloc(nobj, sizeof(*off));
+	unsigned long *dst_at = calloc(nobj, sizeof(*dst_at));
 	unsigned int *order = calloc(nobj, sizeof(*order)), seed = 42 + nobj;
 	unsigned long total = 0, at = 0;
 	uint64_t *pfn;
@@ -96,29 +100,33 @@ static void scattered_objects(struct __test_metadata *_metadata, int fd, unsigne
 	pfn = calloc(total, sizeof(*pfn));
 	for (unsigned long p = 0; p < total; p++)
 		pfn[p] = pfn_of(src + p * PAGE);
-	/* Entry k moves object order[k] to the next free place at dst. */
+	/* Object order[k] goes to the k-th place at dst; entry k moves it (dst_in_order) or
+	 * entry order[k] does (objects in address order). */
 	for (unsigned int k = 0; k < nobj; k++) {
 		unsigned int o = order[k];
 
-		m[k] = entry(dst + at * PAGE, src + off[o] * PAGE, pages[o] * PAGE, 0);
+		dst_at[o] = at;
 		at += pages[o];
+	}
+	for (unsigned int k = 0; k < nobj; k++) {
+		unsigned int o = dst_in_order ? order[k] : k;
+
+		m[k] = entry(dst + dst_at[o] * PAGE, src + off[o] * PAGE, pages[o] * PAGE, 0);
 	}
 	r = do_movev(fd, m, nobj, 0);
 	ASSERT_EQ(0, r.ret) TH_LOG("errno %d completed %llu", r.err, r.completed);
 	ASSERT_EQ(nobj, r.completed);
-	at = 0;
 	for (unsigned int k = 0; k < nobj; k++) {
-		unsigned int o = order[k];
-
 		ASSERT_EQ((long long)m[k].len, m[k].moved) TH_LOG("entry %u", k);
+	}
+	for (unsigned int o = 0; o < nobj; o++) {
 		for (unsigned long p = 0; p < pages[o]; p++) {
-			char *d = dst + (at + p) * PAGE;
+			char *d = dst + (dst_at[o] + p) * PAGE;
 
 			ASSERT_EQ(-1, check_pages_from(d, off[o] + p, PAGE, 77))
 				TH_LOG("object %u page %lu has the wrong contents", o, p);
 			ASSERT_EQ(pfn[off[o] + p], pfn_of(d)) TH_LOG("object %u page %lu copied", o, p);
 		}
-		at += pages[o];
 	}
 	for (unsigned long p = 0; p < total; p++)
 		ASSERT_EQ(0, pagemap_entry(src + p * PAGE) & (PM_PRESENT | PM_SWAP));
@@ -127,15 +135,135 @@ static void scattered_objects(struct __test_metadata *_metadata, int fd, unsigne
 	free(m);
 	free(pages);
 	free(off);
+	free(dst_at);
 	free(order);
 	free(pfn);
 }
 
-TEST_F(movev, scattered_objects) { scattered_objects(_metadata, self->fd, 300, false); }
+TEST_F(movev, scattered_objects) { scattered_objects(_metadata, self->fd, 300, false, true); }
+TEST_F(movev, scattered_objects_sources_in_order)
+{
+	scattered_objects(_metadata, self->fd, 300, false, false);
+}
 /* 11.7 s on the reference machine (Documentation/testing.rst); 4x, scaled by the calibration. */
 TEST_F_TIMEOUT(movev, scattered_objects_max_count, 50)
 {
-	scattered_objects(_metadata, self->fd, PGMOVE_MOVEV_MAX, true);
+	scattered_objects(_metadata, self->fd, PGMOVE_MOVEV_MAX, true, true);
+}
+TEST_F_TIMEOUT(movev, scattered_objects_max_count_sources_in_order, 50)
+{
+	scattered_objects(_metadata, self->fd, PGMOVE_MOVEV_MAX, true, false);
+}
+
+/*
+ * Four entries of four pages that share a PTE table: their sources' (one source table,
+ * destinations in two tables) or, in the second variant, their destinations' (sources in
+ * four tables). Entry 2 meets, at its third page, a destination page that is populated
+ * (EAGAIN, moved = 2 pages) or, with `hole`, a source hole, which it crosses when the entry
+ * allows holes (all four complete) and stops at otherwise (EAGAIN, moved = 2 pages).
+ */
+enum shared_stop { STOP_DST_POPULATED, STOP_SRC_HOLE, CROSS_SRC_HOLE };
+
+static void shared_table_entries(struct __test_metadata *_metadata, int fd, bool shared_dst,
+				 enum shared_stop stop)
+{
+	/* Page offsets: the sources, and the destinations. */
+	static const unsigned long src_shared[4] = { 0, 4, 8, 12 };
+	static const unsigned long dst_scattered[4] = { 512 + 8, 0, 512 + 20, 40 };
+	static const unsigned long src_scattered[4] = { 1024 + 4, 0, 1536 + 8, 512 + 12 };
+	static const unsigned long dst_shared[4] = { 0, 4, 8, 12 };
+	const unsigned long *so = shared_dst ? src_scattered : src_shared;
+	const unsigned long *dso = shared_dst ? dst_shared : dst_scattered;
+	char *src = map_anon(4 * PMD, true, false), *dst = map_anon(2 * PMD, true, false);
+	bool crosses = stop == CROSS_SRC_HOLE;
+	unsigned long long flags = crosses ? PGMOVE_MOVE_ALLOW_SRC_HOLES : 0;
+	uint64_t pfn[4][4];
+	struct pgmove_move m[4];
+	struct movev_res r;
+
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dst);
+	for (int e = 0; e < 4; e++) {
+		fill_pages(src + so[e] * PAGE, 4 * PAGE, 40 + e);
+		for (int p = 0; p < 4; p++)
+			pfn[e][p] = pfn_of(src + (so[e] + p) * PAGE);
+		m[e] = entry(dst + dso[e] * PAGE, src + so[e] * PAGE, 4 * PAGE, flags);
+	}
+	/* Both destination tables exist (the entries do not allocate them). */
+	memset(dst, 1, PAGE);
+	memset(dst + PMD, 1, PAGE);
+	ASSERT_EQ(0, madvise(dst, PAGE, MADV_DONTNEED));
+	ASSERT_EQ(0, madvise(dst + PMD, PAGE, MADV_DONTNEED));
+	if (stop == STOP_DST_POPULATED)
+		dst[(dso[2] + 2) * PAGE] = 1;
+	else
+		ASSERT_EQ(0, madvise(src + (so[2] + 2) * PAGE, PAGE, MADV_DONTNEED));
+	r = do_movev(fd, m, 4, 0);
+	if (crosses) {
+		ASSERT_EQ(0, r.ret) TH_LOG("errno %d completed %llu", r.err, r.completed);
+		ASSERT_EQ(4, r.completed);
+	} else {
+		ASSERT_EQ(-1, r.ret);
+		ASSERT_EQ(EAGAIN, r.err);
+		ASSERT_EQ(2, r.completed);
+		ASSERT_EQ(2 * PAGE, m[2].moved);
+		ASSERT_EQ(MOVED_UNSET, m[3].moved);
+	}
+	for (int e = 0; e < 4; e++) {
+		int moved = e < 2 || crosses ? 4 : e == 2 ? 2 : 0;
+
+		if (e < 2 || crosses) {
+			ASSERT_EQ(4 * PAGE, m[e].moved) TH_LOG("entry %d", e);
+		}
+		for (int p = 0; p < 4; p++) {
+			char *d = dst + (dso[e] + p) * PAGE, *s = src + (so[e] + p) * PAGE;
+			bool hole = e == 2 && p == 2 && stop != STOP_DST_POPULATED;
+
+			if (hole) {
+				ASSERT_EQ(0, pagemap_entry(s) & PM_PRESENT);
+				ASSERT_EQ(0, pagemap_entry(d) & PM_PRESENT)
+					TH_LOG("the source hole is not a hole at the destination");
+				continue;
+			}
+			if (p >= moved) {
+				ASSERT_EQ(pfn[e][p], pfn_of(s)) TH_LOG("entry %d page %d", e, p);
+				ASSERT_EQ(-1, check_pages_from(s, p, PAGE, 40 + e));
+				continue;
+			}
+			ASSERT_EQ(pfn[e][p], pfn_of(d)) TH_LOG("entry %d page %d", e, p);
+			ASSERT_EQ(-1, check_pages_from(d, p, PAGE, 40 + e));
+			ASSERT_EQ(0, pagemap_entry(s) & PM_PRESENT) TH_LOG("entry %d page %d", e, p);
+		}
+	}
+	if (stop == STOP_DST_POPULATED)
+		ASSERT_EQ(1, dst[(dso[2] + 2) * PAGE]);
+	munmap(src, 4 * PMD);
+	munmap(dst, 2 * PMD);
+}
+
+TEST_F(movev, shared_src_table_dst_populated)
+{
+	shared_table_entries(_metadata, self->fd, false, STOP_DST_POPULATED);
+}
+TEST_F(movev, shared_src_table_src_hole)
+{
+	shared_table_entries(_metadata, self->fd, false, STOP_SRC_HOLE);
+}
+TEST_F(movev, shared_src_table_src_hole_allowed)
+{
+	shared_table_entries(_metadata, self->fd, false, CROSS_SRC_HOLE);
+}
+TEST_F(movev, shared_dst_table_dst_populated)
+{
+	shared_table_entries(_metadata, self->fd, true, STOP_DST_POPULATED);
+}
+TEST_F(movev, shared_dst_table_src_hole)
+{
+	shared_table_entries(_metadata, self->fd, true, STOP_SRC_HOLE);
+}
+TEST_F(movev, shared_dst_table_src_hole_allowed)
+{
+	shared_table_entries(_metadata, self->fd, true, CROSS_SRC_HOLE);
 }
 
 /* Errors of the vector itself: nothing is looked at, nothing moves, completed is 0. */

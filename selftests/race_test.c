@@ -137,6 +137,9 @@ struct job {
 	char *dst, *src;		/* MOVE; src is the address of the other jobs */
 	unsigned long len;
 	unsigned long long flags;	/* MOVE */
+	struct pgmove_move *vec;	/* MOVEV: the entries, and how many */
+	unsigned int count;
+	unsigned long long completed;	/* MOVEV */
 	int advice;			/* madvise */
 	long val;			/* write: the value; read: the page's index for the tag */
 	unsigned long seed;		/* read: the fill_pages() seed */
@@ -262,6 +265,16 @@ static void do_move(struct job *j)
 	j->t_end = now_ns();
 }
 
+static void do_movev(struct job *j)
+{
+	struct pgmove_movev v = { .moves = (unsigned long)j->vec, .count = j->count,
+				  .completed = ~0ULL };
+
+	j->ret = ioctl(j->fd, PGMOVE_IOC_MOVEV, &v);
+	j->err = j->ret ? errno : 0;
+	j->completed = v.completed;
+}
+
 /* Reads the page at src (a fault if it is not present); what it holds and its PFN after. */
 static void do_read(struct job *j)
 {
@@ -300,6 +313,18 @@ static struct job *mover_new(struct __test_metadata *_metadata, int fd, char *ds
 	j->dst = dst;
 	j->src = src;
 	j->len = len;
+	return j;
+}
+
+/* A MOVEV of count entries, on cpu, waiting for job_go(). */
+static struct job *movev_mover_new(struct __test_metadata *_metadata, int fd,
+				   struct pgmove_move *vec, unsigned int count, int cpu)
+{
+	struct job *j = job_new(_metadata, "MOVEV", do_movev, cpu);
+
+	j->fd = fd;
+	j->vec = vec;
+	j->count = count;
 	return j;
 }
 
@@ -1520,6 +1545,75 @@ TEST_F_TIMEOUT(race, run_mapped_reclaim, CASE_TIMEOUT)
 	job_join(reclaimer);
 	after = vmpte_kb(0);
 	expect_moved_into_new_table(_metadata, &t, reclaimer, mover, before, after);
+}
+
+/*
+ * run_mapped, in MOVEV's path for entries that share a table (kept_table.rs): the source
+ * table the entries share is locked, the second entry's destination table is mapped (under
+ * RCU) and not yet locked.
+ * Racer: RECLAIM of that destination's 2 MiB, whose table exists and is empty: it detaches
+ * and frees it (under its PMD and PTE locks, which the MOVEV does not hold).
+ * The module: the run finds, under the destination's lock, that the PMD no longer points
+ * to the table it mapped, moves nothing there, and the request path moves the entry into a
+ * new table. Without that recheck its pages would be written into the detached table.
+ * MOVEV of two entries of 8 pages from one source table: entry 0 (the request path, which
+ * locks the VMAs: its run is the point's first hit) into the first of two destination
+ * tables, entry 1 into the second. VmPTE: one table freed, one allocated.
+ */
+TEST_F_TIMEOUT(race, run_mapped_kept_table_reclaim, CASE_TIMEOUT)
+{
+	const unsigned long n = 8, seed = 0xace6000000000011UL;
+	char *src = map_table(), *dmap = map_anon(2 * PMD, true, false);
+	struct pgmove_move m[2];
+	struct job *mover, *reclaimer;
+	struct pgmove_reclaim rc;
+	long long before, after;
+	uint64_t *pfn;
+	int cpus[3];
+
+	NEED_CPUS(cpus, 2, ATOMIC_WHY);
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dmap);
+	pin_to_cpu(cpus[0]);
+	fill_pages(src, 2 * n * PAGE, seed);
+	pfn = record_pfns(_metadata, src, 2 * n);
+	/* Both destination tables exist and are empty. */
+	dmap[0] = 1;
+	dmap[PMD] = 1;
+	ASSERT_EQ(0, madvise(dmap, 2 * PMD, MADV_DONTNEED));
+	m[0] = (struct pgmove_move){ .dst = (unsigned long)dmap + 3 * PAGE,
+				     .src = (unsigned long)src, .len = n * PAGE,
+				     .moved = MOVED_UNSET };
+	m[1] = (struct pgmove_move){ .dst = (unsigned long)dmap + PMD + PAGE,
+				     .src = (unsigned long)src + n * PAGE, .len = n * PAGE,
+				     .moved = MOVED_UNSET };
+	mover = movev_mover_new(_metadata, self->fd, m, 2, cpus[1]);
+	reclaimer = reclaimer_new(_metadata, "RECLAIM of the second destination's table",
+				  self->fd, dmap + PMD, PMD, cpus[0]);
+	before = vmpte_kb(0);
+
+	arm_and_reach_nth(_metadata, "run_mapped", 1, mover);
+	race_in_window(_metadata, "run_mapped", reclaimer);
+	release_and_join(_metadata, "run_mapped", mover, NULL);
+	job_join(reclaimer);
+	after = vmpte_kb(0);
+
+	rc = reclaimer->reclaim.r;
+	TH_LOG("RECLAIM: ret %d errno %d scanned %llu freed %llu busy %llu", reclaimer->reclaim.ret,
+	       reclaimer->reclaim.err, rc.scanned, rc.freed, rc.busy);
+	ASSERT_EQ(0, reclaimer->reclaim.ret);
+	ASSERT_EQ(1, rc.freed) TH_LOG("the second destination's empty table was not freed");
+	TH_LOG("MOVEV: ret %d errno %d completed %llu, moved %lld and %lld; VmPTE %lld -> %lld kB",
+	       mover->ret, mover->err, mover->completed, m[0].moved, m[1].moved, before, after);
+	ASSERT_EQ(0, mover->ret);
+	ASSERT_EQ(2, mover->completed);
+	ASSERT_EQ((long long)(n * PAGE), m[0].moved);
+	ASSERT_EQ((long long)(n * PAGE), m[1].moved);
+	expect_pages(_metadata, "first destination", dmap + 3 * PAGE, 0, n, pfn, seed);
+	expect_pages(_metadata, "second destination", dmap + PMD + PAGE, n, n, pfn, seed);
+	expect_none(_metadata, "source", src, 2 * n);
+	ASSERT_EQ(before, after) TH_LOG("VmPTE: not one table freed and one allocated");
+	free(pfn);
 }
 
 /*

@@ -394,9 +394,11 @@ pub(crate) struct LockedAnonVma(AnonVmaRef);
 /// # Invariants
 ///
 /// `anon_vma` is the anon_vma of a VMA read-locked for `'v` (which keeps it allocated: it is
-/// freed only with the VMA), and its root's rwsem is write-locked by us until `Drop`.
+/// freed only with the VMA), and its root's rwsem is write-locked by us until `Drop`;
+/// `root` is its root (which never changes).
 pub(crate) struct VmaAnonVmaLock<'v> {
     anon_vma: NonNull<bindings::anon_vma>,
+    root: NonNull<bindings::anon_vma>,
     _vma: PhantomData<&'v Vma>,
 }
 
@@ -408,19 +410,20 @@ impl<'v> VmaAnonVmaLock<'v> {
         let anon_vma = NonNull::new(vma.anon_vma())?;
         // SAFETY: the anon_vma lives as long as the VMA; `&mut MayBlock` proves we may sleep.
         unsafe { c::pgmove_anon_vma_lock_write(anon_vma.as_ptr()) };
-        // INVARIANT: write-locked just above; the anon_vma is the VMA's.
+        // SAFETY: the anon_vma is alive (as above); `root` never changes. (A C helper: the
+        // kernel's bindings leave `struct anon_vma` opaque.)
+        let root = unsafe { c::pgmove_anon_vma_root(anon_vma.as_ptr()) };
+        // INVARIANT: write-locked just above; the anon_vma is the VMA's, `root` its root.
         Some(Self {
             anon_vma,
+            root: NonNull::new(root).expect("an anon_vma always has a root"),
             _vma: PhantomData,
         })
     }
 
     /// The root whose lock is held: a folio of this tree has it as its anon_vma's root.
     pub(super) fn root(&self) -> NonNull<bindings::anon_vma> {
-        // SAFETY: the anon_vma is alive (type invariant); `root` never changes. (A C helper:
-        // the kernel's bindings leave `struct anon_vma` opaque.)
-        let root = unsafe { c::pgmove_anon_vma_root(self.anon_vma.as_ptr()) };
-        NonNull::new(root).expect("an anon_vma always has a root")
+        self.root
     }
 }
 

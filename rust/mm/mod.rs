@@ -24,7 +24,9 @@
 //!    the page-table locks, so the reversed order cannot deadlock;
 //! 5. page-table spinlocks: the PMD lock, or the two PTE locks of source and destination
 //!    in address order of the locks, the second with `SINGLE_DEPTH_NESTING`
-//!    ([`pgtable::PtePairLock`], [`pgtable::PmdPairLock`]); for a whole-table move the two
+//!    ([`pgtable::PtePairLock`], [`pgtable::PmdPairLock`]); a source table kept locked
+//!    across MOVEV entries ([`pgtable::KeptPteLock`]) takes each destination's lock after it
+//!    only in that order, and otherwise only tries it; for a whole-table move the two
 //!    PMD locks, then the table's own lock with subclass 2; for RECLAIM the PMD lock, then
 //!    the PTE table's own lock with `SINGLE_DEPTH_NESTING` ([`pte_table::LockedPteTable`]).
 //!

@@ -59,9 +59,9 @@ mod run;
 mod whole_table;
 
 pub(crate) use entry::{PmdVal, PteKind, PteVal, SwapPte};
-pub(crate) use pair::{spin_contended, PmdPairLock, PtePairLock};
+pub(crate) use pair::{spin_contended, KeptSide, PmdPairLock, PtePairLock};
 pub(crate) use pmd::PmdPtr;
-pub(crate) use pte::PteMap;
+pub(crate) use pte::{KeptPteLock, PteMap};
 pub(crate) use run::{RunScratch, TABLES_PER_RUN};
 // What the files share among themselves (items marked `pub(super)`).
 use self::{entry::*, huge_run::*, pte::*, run::*};

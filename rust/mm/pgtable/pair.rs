@@ -25,10 +25,20 @@ use super::*;
 ///
 /// # Invariants
 ///
-/// `dst.ptl` and `src.ptl` are held by us (once if equal) until `Drop`.
+/// `dst.ptl` and `src.ptl` are held by us (once if equal) until `Drop`; with `kept`, that
+/// side's lock belongs to the [`KeptPteLock`] its map is borrowed from, which holds it for
+/// longer, and `Drop` releases the other side's only (if it is another lock).
 pub(crate) struct PtePairLock<'m> {
     pub(super) dst: &'m PteMap<'m>,
     pub(super) src: &'m PteMap<'m>,
+    pub(super) kept: Option<KeptSide>,
+}
+
+/// The side of a [`PtePairLock`] whose table a [`KeptPteLock`] keeps locked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeptSide {
+    Src,
+    Dst,
 }
 
 impl<'m> PtePairLock<'m> {
@@ -36,7 +46,11 @@ impl<'m> PtePairLock<'m> {
     pub(crate) fn lock(dst: &'m PteMap<'m>, src: &'m PteMap<'m>) -> Self {
         double_lock(dst.ptl, src.ptl);
         // INVARIANT: both taken just above.
-        Self { dst, src }
+        Self {
+            dst,
+            src,
+            kept: None,
+        }
     }
 
     /// Whether another task waits for either lock (for a race point).
@@ -287,8 +301,17 @@ impl<'m> PtePairLock<'m> {
 
 impl Drop for PtePairLock<'_> {
     fn drop(&mut self) {
-        // INVARIANT upheld: releases exactly what `lock` took.
-        double_unlock(self.dst.ptl, self.src.ptl);
+        // INVARIANT upheld: releases exactly what `lock` (or `KeptPteLock`) took.
+        let (dst, src) = (self.dst.ptl, self.src.ptl);
+        let other = match self.kept {
+            None => return double_unlock(dst, src),
+            Some(KeptSide::Src) => dst,
+            Some(KeptSide::Dst) => src,
+        };
+        if dst != src {
+            // SAFETY: taken for this pair by `KeptPteLock`; the kept side's lock stays.
+            unsafe { c::pgmove_spin_unlock(other.as_ptr()) };
+        }
     }
 }
 

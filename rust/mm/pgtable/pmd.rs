@@ -160,6 +160,7 @@ impl<'g> PmdPtr<'g> {
         // entries from `pte` on lie in the table.
         Some(PteMap {
             pte,
+            addr,
             left,
             ptl: NonNull::new(ptl)?,
             pmd: self,

@@ -2,7 +2,8 @@
 
 //! Mapped PTE tables: [`PteMap`], a table mapped with `__pte_offset_map()` (holding the RCU
 //! read lock until `pte_unmap()`), with the PMD value it was mapped from; [`PteLock`], one
-//! table's lock; and the two-lock order of [`double_lock`]/[`double_unlock`].
+//! table's lock; [`KeptPteLock`], a table's lock kept across the runs of several MOVEV
+//! entries that share it; and the two-lock order of [`double_lock`]/[`double_unlock`].
 //!
 //! # Invariants
 //!
@@ -15,7 +16,11 @@
 //!
 //! Lock order: two PTE (or PMD) locks are taken in the order of the lock addresses, the
 //! second with `SINGLE_DEPTH_NESTING`, as `double_pt_lock()` does; when both tables share
-//! one lock it is taken once.
+//! one lock it is taken once. A [`KeptPteLock`] already holds one table's lock when it
+//! pairs with the other side's table: it takes that lock after its own only if it comes
+//! later in address order, and otherwise only *tries* it (a trylock never waits, so
+//! it cannot close a cycle); a failed try ends the kept lock's use, and the caller takes
+//! both locks in order the usual way.
 
 use super::*;
 
@@ -23,11 +28,13 @@ use super::*;
 ///
 /// # Invariants
 ///
-/// `pte` was returned by `__pte_offset_map()` for `pmd`, whose value then was `pmdval`, and
-/// is unmapped by `Drop`; `ptl` is that table's lock. The RCU read lock is held meanwhile.
-/// The `left` entries from `pte` on (`pte` included) lie in the same table.
+/// `pte` points into a table returned by `__pte_offset_map()` for `pmd`, whose value then
+/// was `pmdval`, and is unmapped by `Drop`; `ptl` is that table's lock. The RCU read lock is
+/// held meanwhile. `pte` is the entry for `addr`; the `left` entries from `pte` on (`pte`
+/// included) lie in the same table.
 pub(crate) struct PteMap<'t> {
     pub(super) pte: NonNull<bindings::pte_t>,
+    pub(super) addr: u64,
     pub(super) left: usize,
     pub(super) ptl: NonNull<bindings::spinlock_t>,
     pub(super) pmd: &'t PmdPtr<'t>,
@@ -122,6 +129,117 @@ impl PteLock<'_> {
 impl Drop for PteLock<'_> {
     fn drop(&mut self) {
         // SAFETY: held by us (type invariant).
+        unsafe { c::pgmove_spin_unlock(self.map.ptl.as_ptr()) };
+    }
+}
+
+/// A PTE table mapped and locked for the runs of consecutive MOVEV entries that share it:
+/// their sources lie in it, or their destinations do. Each run pairs it with the entry's
+/// table on the other side ([`Self::pair_as_src`], [`Self::pair_as_dst`]).
+///
+/// # Invariants
+///
+/// `map.ptl` is held by us until `Drop`.
+pub(crate) struct KeptPteLock<'t> {
+    map: PteMap<'t>,
+}
+
+impl<'t> KeptPteLock<'t> {
+    /// Takes the lock of the mapped table.
+    pub(crate) fn lock(map: PteMap<'t>) -> Self {
+        // SAFETY: `ptl` is the lock of a table that stays allocated while mapped.
+        unsafe { c::pgmove_spin_lock(map.ptl.as_ptr()) };
+        // INVARIANT: taken just above.
+        Self { map }
+    }
+
+    /// Whether the entry for `addr` lies in this table.
+    pub(crate) fn covers(&self, addr: u64) -> bool {
+        let pmd_size = c::PGMOVE_PMD_SIZE as u64;
+        addr / pmd_size == self.map.addr / pmd_size
+    }
+
+    /// This table as the source of a run at `src_addr`, locked together with `dst`; see
+    /// [`Self::lock_other`] for `None`.
+    pub(crate) fn pair_as_src<'a>(
+        &'a mut self,
+        src_addr: u64,
+        dst: &'a PteMap<'a>,
+    ) -> Option<PtePairLock<'a>> {
+        if !self.seek(src_addr) || !self.lock_other(dst) {
+            return None;
+        }
+        // INVARIANT: `dst`'s lock was taken by `lock_other` (or is ours); ours stays held
+        // while `self`, which the pair borrows, lives.
+        Some(PtePairLock {
+            dst,
+            src: &self.map,
+            kept: Some(KeptSide::Src),
+        })
+    }
+
+    /// This table as the destination of a run at `dst_addr`, locked together with `src`;
+    /// see [`Self::lock_other`] for `None`.
+    pub(crate) fn pair_as_dst<'a>(
+        &'a mut self,
+        dst_addr: u64,
+        src: &'a PteMap<'a>,
+    ) -> Option<PtePairLock<'a>> {
+        if !self.seek(dst_addr) || !self.lock_other(src) {
+            return None;
+        }
+        // INVARIANT: as in `pair_as_src`.
+        Some(PtePairLock {
+            dst: &self.map,
+            src,
+            kept: Some(KeptSide::Dst),
+        })
+    }
+
+    /// Positions the map at the entry for `addr`; false if this table does not cover it.
+    fn seek(&mut self, addr: u64) -> bool {
+        if !self.covers(addr) {
+            return false;
+        }
+        let ptrs = c::PGMOVE_PTRS_PER_PTE as u64;
+        let index = |addr: u64| ((addr / c::PGMOVE_PAGE_SIZE as u64) % ptrs) as usize;
+        let (from, to) = (index(self.map.addr), index(addr));
+        // SAFETY: both indexes lie in the one mapped table (same PMD range, checked above).
+        let pte = unsafe { self.map.pte.as_ptr().sub(from).add(to) };
+        let Some(pte) = NonNull::new(pte) else {
+            return false;
+        };
+        // INVARIANT: `pte` is the entry for `addr` of the same mapped table, `left` counted
+        // from it; the mapping itself is unchanged.
+        self.map.pte = pte;
+        self.map.addr = addr;
+        self.map.left = ptrs as usize - to;
+        true
+    }
+
+    /// Takes `other`'s lock while ours is held: after ours if it comes later in address
+    /// order (as [`double_lock`] would), nothing if it is the same lock, and only a try if
+    /// it comes earlier. False if the try failed: the caller then drops `self` and takes
+    /// both locks in order ([`PtePairLock::lock`]).
+    fn lock_other(&self, other: &PteMap<'_>) -> bool {
+        let (o, ours) = (other.ptl, self.map.ptl);
+        if o == ours {
+            return true;
+        }
+        if o.as_ptr() > ours.as_ptr() {
+            // SAFETY: the lock of a table kept allocated while `other` is mapped; taken after
+            // ours, in address order.
+            unsafe { c::pgmove_spin_lock_nested(o.as_ptr()) };
+            return true;
+        }
+        // SAFETY: as above; out of address order, so only tried.
+        unsafe { c::pgmove_spin_trylock(o.as_ptr()) }
+    }
+}
+
+impl Drop for KeptPteLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: held by us (type invariant); the map is unmapped after this.
         unsafe { c::pgmove_spin_unlock(self.map.ptl.as_ptr()) };
     }
 }
