@@ -35,12 +35,25 @@ fn fits(vmas: &MoveVmas<'_>, req: &MoveRequest) -> bool {
         && check_vmas(vmas, req).is_ok()
 }
 
+/// The request's address on `side`.
+fn addr_on(req: &MoveRequest, side: KeptSide) -> u64 {
+    match side {
+        KeptSide::Src => req.src,
+        KeptSide::Dst => req.dst,
+    }
+}
+
+/// The other side.
+fn opposite(side: KeptSide) -> KeptSide {
+    match side {
+        KeptSide::Src => KeptSide::Dst,
+        KeptSide::Dst => KeptSide::Src,
+    }
+}
+
 /// The table on `side` of the request (its index in the address space).
 fn table_of(req: &MoveRequest, side: KeptSide) -> u64 {
-    match side {
-        KeptSide::Src => req.src / PMD_SIZE,
-        KeptSide::Dst => req.dst / PMD_SIZE,
-    }
+    addr_on(req, side) / PMD_SIZE
 }
 
 impl Mover<'_> {
@@ -122,10 +135,7 @@ fn move_stretch<'r>(
     let Some(first) = stretch.next() else {
         return (0, 0);
     };
-    let kept_addr = match side {
-        KeptSide::Src => first.src,
-        KeptSide::Dst => first.dst,
-    };
+    let kept_addr = addr_on(first, side);
     // A table that is not there yet (a destination never written) is the request path's.
     let Some(kept_pmd) = PmdPtr::find(vmas, kept_addr) else {
         return (0, 0);
@@ -140,10 +150,7 @@ fn move_stretch<'r>(
     let mut kept = KeptPteLock::lock(kept_map);
     let mut whole = 0;
     for req in Iterator::chain(core::iter::once(first), stretch) {
-        let other_addr = match side {
-            KeptSide::Src => req.dst,
-            KeptSide::Dst => req.src,
-        };
+        let other_addr = addr_on(req, opposite(side));
         let Some(other_pmd) = PmdPtr::find(vmas, other_addr) else {
             break;
         };
@@ -151,11 +158,7 @@ fn move_stretch<'r>(
             break;
         };
         race::atomic(Point::RunMapped, || false);
-        let pair = match side {
-            KeptSide::Src => kept.pair_as_src(req.src, &other_map),
-            KeptSide::Dst => kept.pair_as_dst(req.dst, &other_map),
-        };
-        let Some(mut pair) = pair else {
+        let Some(mut pair) = kept.pair_with(side, addr_on(req, side), &other_map) else {
             break;
         };
         let pages = (req.len / PAGE_SIZE) as usize;

@@ -135,7 +135,7 @@ impl Drop for PteLock<'_> {
 
 /// A PTE table mapped and locked for the runs of consecutive MOVEV entries that share it:
 /// their sources lie in it, or their destinations do. Each run pairs it with the entry's
-/// table on the other side ([`Self::pair_as_src`], [`Self::pair_as_dst`]).
+/// table on the other side ([`Self::pair_with`]).
 ///
 /// # Invariants
 ///
@@ -159,40 +159,27 @@ impl<'t> KeptPteLock<'t> {
         addr / pmd_size == self.map.addr / pmd_size
     }
 
-    /// This table as the source of a run at `src_addr`, locked together with `dst`; see
-    /// [`Self::lock_other`] for `None`.
-    pub(crate) fn pair_as_src<'a>(
+    /// This table, positioned at `addr`, as the `side` of a run, locked together with
+    /// `other`, the run's table on the other side; see [`Self::lock_other`] for `None`.
+    pub(crate) fn pair_with<'a>(
         &'a mut self,
-        src_addr: u64,
-        dst: &'a PteMap<'a>,
+        side: KeptSide,
+        addr: u64,
+        other: &'a PteMap<'a>,
     ) -> Option<PtePairLock<'a>> {
-        if !self.seek(src_addr) || !self.lock_other(dst) {
+        if !self.seek(addr) || !self.lock_other(other) {
             return None;
         }
-        // INVARIANT: `dst`'s lock was taken by `lock_other` (or is ours); ours stays held
+        let (dst, src) = match side {
+            KeptSide::Src => (other, &self.map),
+            KeptSide::Dst => (&self.map, other),
+        };
+        // INVARIANT: `other`'s lock was taken by `lock_other` (or is ours); ours stays held
         // while `self`, which the pair borrows, lives.
         Some(PtePairLock {
             dst,
-            src: &self.map,
-            kept: Some(KeptSide::Src),
-        })
-    }
-
-    /// This table as the destination of a run at `dst_addr`, locked together with `src`;
-    /// see [`Self::lock_other`] for `None`.
-    pub(crate) fn pair_as_dst<'a>(
-        &'a mut self,
-        dst_addr: u64,
-        src: &'a PteMap<'a>,
-    ) -> Option<PtePairLock<'a>> {
-        if !self.seek(dst_addr) || !self.lock_other(src) {
-            return None;
-        }
-        // INVARIANT: as in `pair_as_src`.
-        Some(PtePairLock {
-            dst: &self.map,
             src,
-            kept: Some(KeptSide::Dst),
+            kept: Some(side),
         })
     }
 
