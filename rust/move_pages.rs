@@ -172,6 +172,9 @@ impl<'m> Mover<'m> {
                 race::sleepable(Point::VmasReleased, mb);
             }
             let locked = if exclusive {
+                // Whole tables' room is allocated before the mmap write lock, not under it.
+                let pages = (req.len / PAGE_SIZE) as usize;
+                self.scratch.reserve_ptes(pages, pages, mb);
                 MoveVmas::lock_exclusive(self.mm, req.dst, req.src)
             } else {
                 MoveVmas::lock(self.mm, req.dst, req.src)

@@ -499,6 +499,37 @@ TEST_F(movev, entries_across_vma_pairs)
 	ASSERT_TRUE(all_zero(b, PAGE));
 }
 
+/*
+ * An aligned 2 MiB entry after a small one (whose VMA locks it reuses) moves its table whole,
+ * as MOVE alone would: the destination's empty table is freed and no table is allocated,
+ * so VmPTE falls by one table; the small entry before it shares no table with it.
+ */
+TEST_F(movev, aligned_table_entry_moves_whole)
+{
+	char *src = map_anon(2 * PMD, true, false), *dst = map_anon(2 * PMD, true, false);
+	struct pgmove_move m[2];
+	long long before, after;
+	struct movev_res r;
+
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dst);
+	fill_pages(src, PMD + 4 * PAGE, 21);
+	/* Both destination tables exist and are empty. */
+	memset(dst, 1, PMD + PAGE);
+	ASSERT_EQ(0, madvise(dst, PMD + PAGE, MADV_DONTNEED));
+	before = vmpte_kb(0);
+	m[0] = entry(dst + PMD, src + PMD, 4 * PAGE, 0);
+	m[1] = entry(dst, src, PMD, 0);
+	r = do_movev(self->fd, m, 2, 0);
+	ASSERT_EQ(0, r.ret) TH_LOG("errno %d completed %llu", r.err, r.completed);
+	after = vmpte_kb(0);
+	ASSERT_EQ(before - 4, after)
+		TH_LOG("VmPTE %lld -> %lld kB: the 2 MiB entry did not move its table whole",
+		       before, after);
+	ASSERT_EQ(-1, check_pages(dst, PMD + 4 * PAGE, 21));
+	ASSERT_TRUE(all_zero(src, PMD + 4 * PAGE));
+}
+
 /* An entry with PGMOVE_MOVE_RECLAIM_SRC frees the source table it emptied; the entries
  * after it go on. */
 TEST_F(movev, reclaim_src_entry)

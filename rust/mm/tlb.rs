@@ -39,7 +39,7 @@
 //! [`DeferredFlush::flush`] sends IPIs and puts folios, in process context with IRQs on,
 //! under any of the module's locks or none.
 
-use super::Mm;
+use super::{MayBlock, Mm};
 use crate::c;
 use core::ptr::NonNull;
 use kernel::{
@@ -86,9 +86,10 @@ impl<'m> DeferredFlush<'m> {
     }
 
     /// Makes room, if the memory can be had, to hold `n` more folios (up to [`MAX_HELD`] in
-    /// all) without a flush. Allocates (`GFP_KERNEL`): called before the locks of a batch
-    /// are taken. Without the memory the batches are bounded by [`Self::room`] instead.
-    pub(crate) fn reserve(&mut self, n: usize) {
+    /// all) without a flush. Allocates (`GFP_KERNEL`), which `&mut MayBlock` allows: called
+    /// before the locks of a batch are taken. Without the memory the batches are bounded by
+    /// [`Self::room`] instead.
+    pub(crate) fn reserve(&mut self, n: usize, _mb: &mut MayBlock) {
         let n = n.min(MAX_HELD.saturating_sub(self.held.len()));
         let _ = self.held.reserve(n, GFP_KERNEL);
     }

@@ -52,6 +52,11 @@ pub(super) fn move_tables(
     if !src_pmd.get().is_table() {
         return 0;
     }
+    // The whole tables' entries: room for listing them, and for holding their folios
+    // (usually reserved before the mmap write lock was taken: `Mover::move_part`).
+    let max = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
+    let pages = max.saturating_mul(c::PGMOVE_PTRS_PER_PTE as usize);
+    scratch.reserve_ptes(pages, pages, mb);
     if dst_pmd.get().is_table() {
         let Some(table) = LockedPteTable::lock(dst_pmd, dst_addr, mb) else {
             return 0;
@@ -62,10 +67,6 @@ pub(super) fn move_tables(
             return 0;
         }
     }
-    let max = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
-    // The whole tables' entries: room for listing them, and for holding their folios.
-    let pages = max.saturating_mul(c::PGMOVE_PTRS_PER_PTE as usize);
-    scratch.reserve_ptes(pages, pages, mb);
     let Some(anon_vma) = VmaAnonVmaLock::lock(vmas.src(), mb) else {
         return 0;
     };

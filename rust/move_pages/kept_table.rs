@@ -19,12 +19,20 @@ use super::*;
 use crate::mm::pgtable::{KeptPteLock, KeptSide};
 
 /// Whether the request lies in one source and one destination PTE table (and so moves as
-/// one run at most).
+/// one run at most), and is not a whole aligned 2 MiB (which the request path may move as
+/// a whole table, or as a THP).
 fn in_one_table_each(req: &MoveRequest) -> bool {
     let last = req.len - PAGE_SIZE;
+    let whole_table = req.src % PMD_SIZE == 0 && req.dst % PMD_SIZE == 0 && req.len == PMD_SIZE;
     req.src / PMD_SIZE == (req.src + last) / PMD_SIZE
         && req.dst / PMD_SIZE == (req.dst + last) / PMD_SIZE
+        && !whole_table
 }
+
+/// The most pages one stretch moves under the shared table's lock: a table's worth, as one
+/// run of the request path (a stretch whose entries move pages back and forth inside the
+/// shared table could otherwise hold the lock for 1024 entries of 512 pages).
+const STRETCH_PAGES: u64 = c::PGMOVE_PTRS_PER_PTE as u64;
 
 /// Whether `vmas` (the VMA read locks kept from the last request) hold the request, and
 /// UFFDIO_MOVE's checks of them pass for it.
@@ -91,10 +99,17 @@ impl Mover<'_> {
                 _ => KeptSide::Src,
             };
             let table = table_of(first, side);
+            let mut listed = 0;
             let count = rest
                 .iter()
                 .map_while(Option::as_ref)
-                .take_while(|r| table_of(r, side) == table && in_one_table_each(r) && fits(vmas, r))
+                .take_while(|r| {
+                    listed += r.len / PAGE_SIZE;
+                    listed <= STRETCH_PAGES
+                        && table_of(r, side) == table
+                        && in_one_table_each(r)
+                        && fits(vmas, r)
+                })
                 .count();
             if count == 0 {
                 return (whole, 0);

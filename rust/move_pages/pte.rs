@@ -61,18 +61,8 @@ pub(super) fn move_pte(
                 Attempt::LockFolio(f) => folio.folio = Some(f.lock(mb)),
                 Attempt::LockAnonVma(av) => anon_vma = Some(av.lock_write(mb)),
                 Attempt::SplitFolio => {
-                    // split_folio() takes the anon_vma lock itself, and can sleep; then the
-                    // folio must be looked up again.
                     anon_vma = None;
-                    let mut large = folio.folio.take().ok_or(EAGAIN)?;
-                    folio.pte = None;
-                    // A pinned folio would only fail the split (extra references).
-                    if large.maybe_dma_pinned() {
-                        return Err(EBUSY);
-                    }
-                    // Nor may this call hold it (moved here earlier, its flush deferred).
-                    scratch.flush.flush();
-                    large.split(mb)?;
+                    split_source(&mut folio, scratch, mb)?;
                 }
                 Attempt::WaitMigration => {
                     src_pmd.wait_migration_pte(src_addr, mb);
@@ -82,13 +72,28 @@ pub(super) fn move_pte(
                     // Not allocated under the anon_vma lock (reclaim walks anon rmaps).
                     anon_vma = None;
                     scratch.reserve_ptes(nr, 0, mb);
+                    // Without the room it is split, as UFFDIO_MOVE splits every large folio.
                     if scratch.capacity() < nr {
-                        return Err(ENOMEM);
+                        split_source(&mut folio, scratch, mb)?;
                     }
                 }
             }
         }
     }
+}
+
+/// Splits the large folio locked in `src` (`split_folio()`, which takes the anon_vma lock
+/// itself and can sleep: the caller holds none); the folio must then be looked up again.
+/// `EBUSY` for a pinned folio, which would only fail the split (extra references).
+fn split_source(src: &mut LockedSource, scratch: &mut RunScratch<'_>, mb: &mut MayBlock) -> Result {
+    let mut large = src.folio.take().ok_or(EAGAIN)?;
+    src.pte = None;
+    if large.maybe_dma_pinned() {
+        return Err(EBUSY);
+    }
+    // Nor may this call hold it (moved here earlier, its flush deferred).
+    scratch.flush.flush();
+    large.split(mb)
 }
 
 /// The source folio held across attempts, with the PTE it was found through.

@@ -154,6 +154,11 @@ impl<'g> PmdPtr<'g> {
         // SAFETY: `pmdval` is the PMD value the table was mapped from, as `pte_lockptr()`
         // expects (this is 6.14's `pte_offset_map_rw_nolock()`).
         let ptl = unsafe { c::pgmove_pte_lockptr(self.mm.as_ptr(), &mut pmdval) };
+        let Some(ptl) = NonNull::new(ptl) else {
+            // SAFETY: mapped just above, unmapped once (never: a table always has a lock).
+            unsafe { c::pgmove_pte_unmap(pte.as_ptr()) };
+            return None;
+        };
         let ptrs = c::PGMOVE_PTRS_PER_PTE as u64;
         let left = (ptrs - (addr / c::PGMOVE_PAGE_SIZE as u64) % ptrs) as usize;
         // INVARIANT: mapped (RCU read lock held) until `Drop` calls `pte_unmap()`; `left`
@@ -162,7 +167,7 @@ impl<'g> PmdPtr<'g> {
             pte,
             addr,
             left,
-            ptl: NonNull::new(ptl)?,
+            ptl,
             pmd: self,
             pmdval: PmdVal(pmdval),
             _mb: PhantomData,

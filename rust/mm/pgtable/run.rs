@@ -110,18 +110,18 @@ impl<'m> RunScratch<'m> {
     /// Makes room, if the memory can be had, for a batch of up to `n` PTEs (capped at
     /// [`TABLES_PER_RUN`] tables' worth) and for holding `hold` more folios until the flush
     /// (the caller passes the pages left in its request: the room grows once to what the
-    /// request needs, and doubles across a MOVEV's entries). Allocates: call it before any
-    /// lock of the batch is taken.
-    pub(crate) fn reserve_ptes(&mut self, n: usize, hold: usize, _mb: &MayBlock) {
+    /// request needs, and doubles across a MOVEV's entries). Allocates (`GFP_KERNEL`), which
+    /// `&mut MayBlock` allows: no table mapped, no spinlock held.
+    pub(crate) fn reserve_ptes(&mut self, n: usize, hold: usize, mb: &mut MayBlock) {
         let n = n.min(TABLES_PER_RUN * c::PGMOVE_PTRS_PER_PTE as usize);
         grow_to(&mut self.ptes, n, RunEntry::EMPTY);
         grow_to(&mut self.folios, n, None);
-        self.flush.reserve(hold);
+        self.flush.reserve(hold, mb);
     }
 
     /// Makes room, if the memory can be had, for a batch of up to `n` huge PMDs (capped at
     /// a PMD table's worth). Allocates, like [`Self::reserve_ptes`].
-    pub(crate) fn reserve_pmds(&mut self, n: usize, _mb: &MayBlock) {
+    pub(crate) fn reserve_pmds(&mut self, n: usize, _mb: &mut MayBlock) {
         let n = n.min(c::PGMOVE_PTRS_PER_PMD as usize);
         grow_to(&mut self.pmds, n, HugeEntry::EMPTY);
         grow_to(&mut self.folios, n, None);
