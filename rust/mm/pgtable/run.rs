@@ -231,7 +231,8 @@ impl<'s, E: Batched> RunFolios<'s, E> {
     }
 
     /// Adds an entry whose folio (if any) the caller locked; false if there is no room (the
-    /// scratch is sized for the request), and then the folio is unlocked here.
+    /// batch reserved what its run may list, less if that memory could not be had), and
+    /// then the folio is unlocked here.
     pub(super) fn push(&mut self, entry: E) -> bool {
         if let (Some(slot), Some(folio)) =
             (self.slots.get_mut(self.len), self.folios.get_mut(self.len))
