@@ -163,18 +163,22 @@ impl<'m> Mover<'m> {
         no_whole_table_at: Option<u64>,
         mb: &mut MayBlock,
     ) -> MoveOutcome {
-        let reuse = self.vmas.as_ref().is_some_and(|v| {
-            v.dst().contains(req.dst) && v.src().contains(req.src) && v.is_exclusive() == exclusive
-        });
+        if exclusive {
+            // Room for whole tables, allocated before the mmap write lock is taken (or while
+            // it is kept from the last part), never under a whole-table step's locks.
+            let pages = (req.len / PAGE_SIZE) as usize;
+            self.scratch.reserve_ptes(pages, pages, mb);
+        }
+        let reuse = self
+            .vmas
+            .as_ref()
+            .is_some_and(|v| holds(v, req) && v.is_exclusive() == exclusive);
         if !reuse {
             if self.vmas.is_some() {
                 self.release_vmas();
                 race::sleepable(Point::VmasReleased, mb);
             }
             let locked = if exclusive {
-                // Whole tables' room is allocated before the mmap write lock, not under it.
-                let pages = (req.len / PAGE_SIZE) as usize;
-                self.scratch.reserve_ptes(pages, pages, mb);
                 MoveVmas::lock_exclusive(self.mm, req.dst, req.src)
             } else {
                 MoveVmas::lock(self.mm, req.dst, req.src)
@@ -296,6 +300,12 @@ fn step_notifier_end(dst_addr: u64, src_addr: u64, src_end: u64) -> u64 {
         left_in(src_addr, PMD_SIZE).min(left_in(dst_addr, PMD_SIZE))
     };
     src_addr + bound.min(src_end - src_addr)
+}
+
+/// Whether VMA locks kept from an earlier request hold this one's two VMAs (where its
+/// ranges start; [`check_vmas`] checks where they end).
+fn holds(vmas: &MoveVmas<'_>, req: &MoveRequest) -> bool {
+    vmas.dst().contains(req.dst) && vmas.src().contains(req.src)
 }
 
 /// UFFDIO_MOVE's checks of the two VMAs (`move_pages()` and `validate_move_areas()`),

@@ -1387,6 +1387,7 @@ TEST_F_TIMEOUT(race, vmas_released_stale, CASE_TIMEOUT)
 	expect_pages(_metadata, "destination", dst, 0, n, pfn, seed);
 	free(pfn);
 }
+
 /*
  * vmas_released (sleepable), raced by fork(): the call holds no lock here (the mmap write
  * lock of a whole-table move dropped, the VMA read locks for the rest not taken yet), so a
@@ -1454,8 +1455,6 @@ TEST_F_TIMEOUT(race, vmas_released_mprotect, CASE_TIMEOUT)
 	expect_last_page_left(_metadata, &t, mover, "an mprotect()", EINVAL,
 			      dst_last_page_writable);
 }
-
-
 
 /*
  * The MOVE of run_mapped_reclaim and reclaim_scanned_move: 16 pages from the start of a

@@ -52,11 +52,6 @@ pub(super) fn move_tables(
     if !src_pmd.get().is_table() {
         return 0;
     }
-    // The whole tables' entries: room for listing them, and for holding their folios
-    // (usually reserved before the mmap write lock was taken: `Mover::move_part`).
-    let max = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
-    let pages = max.saturating_mul(c::PGMOVE_PTRS_PER_PTE as usize);
-    scratch.reserve_ptes(pages, pages, mb);
     if dst_pmd.get().is_table() {
         let Some(table) = LockedPteTable::lock(dst_pmd, dst_addr, mb) else {
             return 0;
@@ -71,6 +66,9 @@ pub(super) fn move_tables(
         return 0;
     };
     let mut pair = PmdPairLock::lock(dst_pmd, src_pmd, mb);
+    // Room for the tables' entries and folios: reserved by `Mover::move_part` for the part,
+    // before the mmap write lock (without it fewer tables move, or none).
+    let max = (src_end.wrapping_sub(src_addr) / PMD_SIZE) as usize;
     pair.move_tables(
         vmas,
         dst_addr,

@@ -37,10 +37,7 @@ const STRETCH_PAGES: u64 = c::PGMOVE_PTRS_PER_PTE as u64;
 /// Whether `vmas` (the VMA read locks kept from the last request) hold the request, and
 /// UFFDIO_MOVE's checks of them pass for it.
 fn fits(vmas: &MoveVmas<'_>, req: &MoveRequest) -> bool {
-    !vmas.is_exclusive()
-        && vmas.src().contains(req.src)
-        && vmas.dst().contains(req.dst)
-        && check_vmas(vmas, req).is_ok()
+    !vmas.is_exclusive() && holds(vmas, req) && check_vmas(vmas, req).is_ok()
 }
 
 /// The request's address on `side`.

@@ -154,7 +154,7 @@ impl<'t> KeptPteLock<'t> {
     }
 
     /// Whether the entry for `addr` lies in this table.
-    pub(crate) fn covers(&self, addr: u64) -> bool {
+    fn covers(&self, addr: u64) -> bool {
         let pmd_size = c::PGMOVE_PMD_SIZE as u64;
         addr / pmd_size == self.map.addr / pmd_size
     }
